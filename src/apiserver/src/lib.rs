@@ -1,0 +1,3 @@
+//! Den's Kubernetes API server.
+
+pub mod resources;

@@ -1,0 +1,261 @@
+//! The table of resources Den serves. One table drives routing, discovery and OpenAPI.
+//!
+//! Built-in kinds come from `k8s-openapi`'s `v1_33` types; the per-kind facts that the types
+//! do not carry (short names, categories, subresources) are upstream's, listed in [`facts`].
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use k8s_openapi::api;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+use k8s_openapi::{ClusterResourceScope, ListableResource, NamespaceResourceScope, Resource};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Everything the generic registry needs to know about one served resource.
+pub struct ResourceInfo {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub list_kind: &'static str,
+    /// The plural resource name used in URLs, e.g. `configmaps`.
+    pub plural: &'static str,
+    pub singular: String,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub status_subresource: bool,
+    pub scale_subresource: bool,
+    /// Upstream's `AllowCreateOnUpdate`: a PUT of a missing object creates it.
+    pub create_on_update: bool,
+    /// Decodes into the typed struct and encodes back, dropping unknown fields the way
+    /// upstream's decoder does, and failing on wrong types.
+    pub canonicalize: fn(Value) -> Result<Value, serde_json::Error>,
+    /// The kind's schema name (`io.k8s.api.core.v1.ConfigMap`) and schema, for OpenAPI.
+    pub schema_name: fn() -> Cow<'static, str>,
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
+}
+
+impl ResourceInfo {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `configmaps` for the core group, `deployments.apps` otherwise: upstream's group-resource.
+    pub fn group_resource(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_string()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The storage key prefix under the store prefix, upstream's layout: `/configmaps/`,
+    /// `/deployments/` (apps resources are not group-qualified upstream unless they clash).
+    pub fn key_prefix(&self) -> String {
+        format!("/{}/", storage_resource_name(self.group, self.plural))
+    }
+}
+
+/// Upstream stores most resources under their bare plural; a few are renamed or qualified.
+fn storage_resource_name(group: &str, plural: &str) -> String {
+    match (group, plural) {
+        ("", "services") => "services/specs".into(),
+        ("", "endpoints") => "services/endpoints".into(),
+        ("", "nodes") => "minions".into(),
+        ("", "replicationcontrollers") => "controllers".into(),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => "apiextensions.k8s.io/customresourcedefinitions".into(),
+        ("networking.k8s.io", "ingresses") => "ingress".into(),
+        _ => plural.into(),
+    }
+}
+
+/// Marks the scope types so a generic constructor can tell namespaced from cluster kinds.
+pub trait Scope {
+    const NAMESPACED: bool;
+}
+impl Scope for NamespaceResourceScope {
+    const NAMESPACED: bool = true;
+}
+impl Scope for ClusterResourceScope {
+    const NAMESPACED: bool = false;
+}
+
+/// Upstream facts per resource that the types do not carry.
+#[derive(Default, Clone, Copy)]
+struct Facts {
+    short_names: &'static [&'static str],
+    categories: &'static [&'static str],
+    status: bool,
+    scale: bool,
+    create_on_update: bool,
+}
+
+const ALL: &[&str] = &["all"];
+
+fn facts(group: &str, plural: &str) -> Facts {
+    let f = Facts::default();
+    let status = Facts { status: true, ..f };
+    match (group, plural) {
+        ("", "configmaps") => Facts { short_names: &["cm"], ..f },
+        ("", "endpoints") => Facts { short_names: &["ep"], create_on_update: true, ..f },
+        ("", "events") => Facts { short_names: &["ev"], create_on_update: true, ..f },
+        ("", "limitranges") => Facts { short_names: &["limits"], ..f },
+        ("", "namespaces") => Facts { short_names: &["ns"], ..status },
+        ("", "nodes") => Facts { short_names: &["no"], ..status },
+        ("", "persistentvolumeclaims") => Facts { short_names: &["pvc"], ..status },
+        ("", "persistentvolumes") => Facts { short_names: &["pv"], ..status },
+        ("", "pods") => Facts { short_names: &["po"], categories: ALL, ..status },
+        ("", "replicationcontrollers") => Facts { short_names: &["rc"], categories: ALL, scale: true, ..status },
+        ("", "resourcequotas") => Facts { short_names: &["quota"], ..status },
+        ("", "serviceaccounts") => Facts { short_names: &["sa"], ..f },
+        ("", "services") => Facts { short_names: &["svc"], categories: ALL, ..status },
+        ("apps", "daemonsets") => Facts { short_names: &["ds"], categories: ALL, ..status },
+        ("apps", "deployments") => Facts { short_names: &["deploy"], categories: ALL, scale: true, ..status },
+        ("apps", "replicasets") => Facts { short_names: &["rs"], categories: ALL, scale: true, ..status },
+        ("apps", "statefulsets") => Facts { short_names: &["sts"], categories: ALL, scale: true, ..status },
+        ("autoscaling", "horizontalpodautoscalers") => Facts { short_names: &["hpa"], categories: ALL, ..status },
+        ("batch", "cronjobs") => Facts { short_names: &["cj"], categories: ALL, ..status },
+        ("batch", "jobs") => Facts { categories: ALL, ..status },
+        ("certificates.k8s.io", "certificatesigningrequests") => Facts { short_names: &["csr"], ..status },
+        ("coordination.k8s.io", "leases") => Facts { create_on_update: true, ..f },
+        ("networking.k8s.io", "ingresses") => Facts { short_names: &["ing"], ..status },
+        ("networking.k8s.io", "networkpolicies") => Facts { short_names: &["netpol"], ..f },
+        ("networking.k8s.io", "servicecidrs") => status,
+        ("policy", "poddisruptionbudgets") => Facts { short_names: &["pdb"], ..status },
+        ("scheduling.k8s.io", "priorityclasses") => Facts { short_names: &["pc"], ..f },
+        ("storage.k8s.io", "storageclasses") => Facts { short_names: &["sc"], ..f },
+        ("storage.k8s.io", "volumeattachments") => status,
+        ("apiextensions.k8s.io", "customresourcedefinitions") => Facts { short_names: &["crd", "crds"], categories: &["api-extensions"], ..status },
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => Facts { categories: &["api-extensions"], ..status },
+        ("admissionregistration.k8s.io", _) => Facts { categories: &["api-extensions"], ..f },
+        ("flowcontrol.apiserver.k8s.io", _) => status,
+        _ => f,
+    }
+}
+
+fn builtin<T>() -> ResourceInfo
+where
+    T: Resource + ListableResource + Serialize + DeserializeOwned + JsonSchema,
+    T::Scope: Scope,
+{
+    let facts = facts(T::GROUP, T::URL_PATH_SEGMENT);
+    ResourceInfo {
+        group: T::GROUP,
+        version: T::VERSION,
+        kind: T::KIND,
+        list_kind: T::LIST_KIND,
+        plural: T::URL_PATH_SEGMENT,
+        singular: T::KIND.to_ascii_lowercase(),
+        namespaced: <T::Scope as Scope>::NAMESPACED,
+        short_names: facts.short_names,
+        categories: facts.categories,
+        status_subresource: facts.status,
+        scale_subresource: facts.scale,
+        create_on_update: facts.create_on_update,
+        canonicalize: |value| serde_json::to_value(serde_json::from_value::<T>(value)?),
+        schema_name: T::schema_name,
+        schema: T::json_schema,
+    }
+}
+
+/// Every built-in resource served by default in Kubernetes 1.33, in upstream's discovery order.
+pub fn builtin_resources() -> Vec<ResourceInfo> {
+    use api::*;
+    vec![
+        builtin::<core::v1::ConfigMap>(),
+        builtin::<core::v1::Endpoints>(),
+        builtin::<core::v1::Event>(),
+        builtin::<core::v1::LimitRange>(),
+        builtin::<core::v1::Namespace>(),
+        builtin::<core::v1::Node>(),
+        builtin::<core::v1::PersistentVolumeClaim>(),
+        builtin::<core::v1::PersistentVolume>(),
+        builtin::<core::v1::Pod>(),
+        builtin::<core::v1::PodTemplate>(),
+        builtin::<core::v1::ReplicationController>(),
+        builtin::<core::v1::ResourceQuota>(),
+        builtin::<core::v1::Secret>(),
+        builtin::<core::v1::ServiceAccount>(),
+        builtin::<core::v1::Service>(),
+        builtin::<apps::v1::ControllerRevision>(),
+        builtin::<apps::v1::DaemonSet>(),
+        builtin::<apps::v1::Deployment>(),
+        builtin::<apps::v1::ReplicaSet>(),
+        builtin::<apps::v1::StatefulSet>(),
+        builtin::<autoscaling::v2::HorizontalPodAutoscaler>(),
+        builtin::<batch::v1::CronJob>(),
+        builtin::<batch::v1::Job>(),
+        builtin::<certificates::v1::CertificateSigningRequest>(),
+        builtin::<coordination::v1::Lease>(),
+        builtin::<discovery::v1::EndpointSlice>(),
+        builtin::<flowcontrol::v1::FlowSchema>(),
+        builtin::<flowcontrol::v1::PriorityLevelConfiguration>(),
+        builtin::<networking::v1::IngressClass>(),
+        builtin::<networking::v1::Ingress>(),
+        builtin::<networking::v1::IPAddress>(),
+        builtin::<networking::v1::NetworkPolicy>(),
+        builtin::<networking::v1::ServiceCIDR>(),
+        builtin::<node::v1::RuntimeClass>(),
+        builtin::<policy::v1::PodDisruptionBudget>(),
+        builtin::<rbac::v1::ClusterRoleBinding>(),
+        builtin::<rbac::v1::ClusterRole>(),
+        builtin::<rbac::v1::RoleBinding>(),
+        builtin::<rbac::v1::Role>(),
+        builtin::<scheduling::v1::PriorityClass>(),
+        builtin::<storage::v1::CSIDriver>(),
+        builtin::<storage::v1::CSINode>(),
+        builtin::<storage::v1::CSIStorageCapacity>(),
+        builtin::<storage::v1::StorageClass>(),
+        builtin::<storage::v1::VolumeAttachment>(),
+        builtin::<admissionregistration::v1::MutatingWebhookConfiguration>(),
+        builtin::<admissionregistration::v1::ValidatingAdmissionPolicy>(),
+        builtin::<admissionregistration::v1::ValidatingAdmissionPolicyBinding>(),
+        builtin::<admissionregistration::v1::ValidatingWebhookConfiguration>(),
+        builtin::<apiextensions::CustomResourceDefinition>(),
+    ]
+}
+
+/// The served resources. Lookups are by group, version and plural.
+pub struct ResourceTable {
+    resources: Vec<Arc<ResourceInfo>>,
+}
+
+impl ResourceTable {
+    pub fn new(resources: Vec<ResourceInfo>) -> Self {
+        Self { resources: resources.into_iter().map(Arc::new).collect() }
+    }
+
+    pub fn builtin() -> Self {
+        Self::new(builtin_resources())
+    }
+
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceInfo>> {
+        self.resources.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    }
+
+    pub fn by_kind(&self, group: &str, kind: &str) -> Option<&Arc<ResourceInfo>> {
+        self.resources.iter().find(|r| r.group == group && r.kind == kind)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ResourceInfo>> {
+        self.resources.iter()
+    }
+
+    /// The served group/versions, core first, in table order without duplicates.
+    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+        for r in &self.resources {
+            if !out.contains(&(r.group, r.version)) {
+                out.push((r.group, r.version));
+            }
+        }
+        out
+    }
+}
