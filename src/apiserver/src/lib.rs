@@ -1,3 +1,23 @@
 //! Den's Kubernetes API server.
 
+pub mod auth;
+pub mod bootstrap;
+pub mod certs;
+pub mod discovery;
+pub mod errors;
+pub mod handlers;
+pub mod metrics;
+pub mod negotiation;
+pub mod objects;
+pub mod openapi;
+pub mod printers;
+pub mod registry;
 pub mod resources;
+pub mod scale;
+pub mod server;
+pub mod services;
+pub mod strategy;
+pub mod table;
+pub mod watch;
+
+pub use server::{Config, RunningServer, start};

@@ -70,7 +70,9 @@ fn storage_resource_name(group: &str, plural: &str) -> String {
         ("", "endpoints") => "services/endpoints".into(),
         ("", "nodes") => "minions".into(),
         ("", "replicationcontrollers") => "controllers".into(),
-        ("apiextensions.k8s.io", "customresourcedefinitions") => "apiextensions.k8s.io/customresourcedefinitions".into(),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            "apiextensions.k8s.io/customresourcedefinitions".into()
+        }
         ("networking.k8s.io", "ingresses") => "ingress".into(),
         _ => plural.into(),
     }
@@ -103,38 +105,144 @@ fn facts(group: &str, plural: &str) -> Facts {
     let f = Facts::default();
     let status = Facts { status: true, ..f };
     match (group, plural) {
-        ("", "configmaps") => Facts { short_names: &["cm"], ..f },
-        ("", "endpoints") => Facts { short_names: &["ep"], create_on_update: true, ..f },
-        ("", "events") => Facts { short_names: &["ev"], create_on_update: true, ..f },
-        ("", "limitranges") => Facts { short_names: &["limits"], ..f },
-        ("", "namespaces") => Facts { short_names: &["ns"], ..status },
-        ("", "nodes") => Facts { short_names: &["no"], ..status },
-        ("", "persistentvolumeclaims") => Facts { short_names: &["pvc"], ..status },
-        ("", "persistentvolumes") => Facts { short_names: &["pv"], ..status },
-        ("", "pods") => Facts { short_names: &["po"], categories: ALL, ..status },
-        ("", "replicationcontrollers") => Facts { short_names: &["rc"], categories: ALL, scale: true, ..status },
-        ("", "resourcequotas") => Facts { short_names: &["quota"], ..status },
-        ("", "serviceaccounts") => Facts { short_names: &["sa"], ..f },
-        ("", "services") => Facts { short_names: &["svc"], categories: ALL, ..status },
-        ("apps", "daemonsets") => Facts { short_names: &["ds"], categories: ALL, ..status },
-        ("apps", "deployments") => Facts { short_names: &["deploy"], categories: ALL, scale: true, ..status },
-        ("apps", "replicasets") => Facts { short_names: &["rs"], categories: ALL, scale: true, ..status },
-        ("apps", "statefulsets") => Facts { short_names: &["sts"], categories: ALL, scale: true, ..status },
-        ("autoscaling", "horizontalpodautoscalers") => Facts { short_names: &["hpa"], categories: ALL, ..status },
-        ("batch", "cronjobs") => Facts { short_names: &["cj"], categories: ALL, ..status },
-        ("batch", "jobs") => Facts { categories: ALL, ..status },
-        ("certificates.k8s.io", "certificatesigningrequests") => Facts { short_names: &["csr"], ..status },
-        ("coordination.k8s.io", "leases") => Facts { create_on_update: true, ..f },
-        ("networking.k8s.io", "ingresses") => Facts { short_names: &["ing"], ..status },
-        ("networking.k8s.io", "networkpolicies") => Facts { short_names: &["netpol"], ..f },
+        ("", "configmaps") => Facts {
+            short_names: &["cm"],
+            ..f
+        },
+        ("", "endpoints") => Facts {
+            short_names: &["ep"],
+            create_on_update: true,
+            ..f
+        },
+        ("", "events") => Facts {
+            short_names: &["ev"],
+            create_on_update: true,
+            ..f
+        },
+        ("", "limitranges") => Facts {
+            short_names: &["limits"],
+            ..f
+        },
+        ("", "namespaces") => Facts {
+            short_names: &["ns"],
+            ..status
+        },
+        ("", "nodes") => Facts {
+            short_names: &["no"],
+            ..status
+        },
+        ("", "persistentvolumeclaims") => Facts {
+            short_names: &["pvc"],
+            ..status
+        },
+        ("", "persistentvolumes") => Facts {
+            short_names: &["pv"],
+            ..status
+        },
+        ("", "pods") => Facts {
+            short_names: &["po"],
+            categories: ALL,
+            ..status
+        },
+        ("", "replicationcontrollers") => Facts {
+            short_names: &["rc"],
+            categories: ALL,
+            scale: true,
+            ..status
+        },
+        ("", "resourcequotas") => Facts {
+            short_names: &["quota"],
+            ..status
+        },
+        ("", "serviceaccounts") => Facts {
+            short_names: &["sa"],
+            ..f
+        },
+        ("", "services") => Facts {
+            short_names: &["svc"],
+            categories: ALL,
+            ..status
+        },
+        ("apps", "daemonsets") => Facts {
+            short_names: &["ds"],
+            categories: ALL,
+            ..status
+        },
+        ("apps", "deployments") => Facts {
+            short_names: &["deploy"],
+            categories: ALL,
+            scale: true,
+            ..status
+        },
+        ("apps", "replicasets") => Facts {
+            short_names: &["rs"],
+            categories: ALL,
+            scale: true,
+            ..status
+        },
+        ("apps", "statefulsets") => Facts {
+            short_names: &["sts"],
+            categories: ALL,
+            scale: true,
+            ..status
+        },
+        ("autoscaling", "horizontalpodautoscalers") => Facts {
+            short_names: &["hpa"],
+            categories: ALL,
+            ..status
+        },
+        ("batch", "cronjobs") => Facts {
+            short_names: &["cj"],
+            categories: ALL,
+            ..status
+        },
+        ("batch", "jobs") => Facts {
+            categories: ALL,
+            ..status
+        },
+        ("certificates.k8s.io", "certificatesigningrequests") => Facts {
+            short_names: &["csr"],
+            ..status
+        },
+        ("coordination.k8s.io", "leases") => Facts {
+            create_on_update: true,
+            ..f
+        },
+        ("networking.k8s.io", "ingresses") => Facts {
+            short_names: &["ing"],
+            ..status
+        },
+        ("networking.k8s.io", "networkpolicies") => Facts {
+            short_names: &["netpol"],
+            ..f
+        },
         ("networking.k8s.io", "servicecidrs") => status,
-        ("policy", "poddisruptionbudgets") => Facts { short_names: &["pdb"], ..status },
-        ("scheduling.k8s.io", "priorityclasses") => Facts { short_names: &["pc"], ..f },
-        ("storage.k8s.io", "storageclasses") => Facts { short_names: &["sc"], ..f },
+        ("policy", "poddisruptionbudgets") => Facts {
+            short_names: &["pdb"],
+            ..status
+        },
+        ("scheduling.k8s.io", "priorityclasses") => Facts {
+            short_names: &["pc"],
+            ..f
+        },
+        ("storage.k8s.io", "storageclasses") => Facts {
+            short_names: &["sc"],
+            ..f
+        },
         ("storage.k8s.io", "volumeattachments") => status,
-        ("apiextensions.k8s.io", "customresourcedefinitions") => Facts { short_names: &["crd", "crds"], categories: &["api-extensions"], ..status },
-        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => Facts { categories: &["api-extensions"], ..status },
-        ("admissionregistration.k8s.io", _) => Facts { categories: &["api-extensions"], ..f },
+        ("apiextensions.k8s.io", "customresourcedefinitions") => Facts {
+            short_names: &["crd", "crds"],
+            categories: &["api-extensions"],
+            ..status
+        },
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => Facts {
+            categories: &["api-extensions"],
+            ..status
+        },
+        ("admissionregistration.k8s.io", _) => Facts {
+            categories: &["api-extensions"],
+            ..f
+        },
         ("flowcontrol.apiserver.k8s.io", _) => status,
         _ => f,
     }
@@ -229,7 +337,9 @@ pub struct ResourceTable {
 
 impl ResourceTable {
     pub fn new(resources: Vec<ResourceInfo>) -> Self {
-        Self { resources: resources.into_iter().map(Arc::new).collect() }
+        Self {
+            resources: resources.into_iter().map(Arc::new).collect(),
+        }
     }
 
     pub fn builtin() -> Self {
@@ -237,11 +347,15 @@ impl ResourceTable {
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceInfo>> {
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
     pub fn by_kind(&self, group: &str, kind: &str) -> Option<&Arc<ResourceInfo>> {
-        self.resources.iter().find(|r| r.group == group && r.kind == kind)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.kind == kind)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<ResourceInfo>> {

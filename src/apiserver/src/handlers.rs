@@ -1,0 +1,598 @@
+//! The REST handlers: one per verb, generic over every resource in the table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use den_apimachinery::fields::FieldSelector;
+use den_apimachinery::labels::LabelSelector;
+use den_apimachinery::request_info::RequestInfo;
+use den_apimachinery::status::ApiError;
+use http::{HeaderMap, Method, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use crate::negotiation::Output;
+use crate::objects;
+use crate::registry::{DeleteOptions, ListOptions, Part};
+use crate::resources::ResourceInfo;
+use crate::server::ApiServer;
+use crate::{scale, strategy, table, watch};
+
+/// Upstream's maximum request body (3 MiB).
+pub const MAX_REQUEST_BODY: usize = 3 * 1024 * 1024;
+
+pub type Query = HashMap<String, String>;
+
+pub fn parse_query(query: &str) -> Query {
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Everything a resource handler needs about the request.
+pub struct ResourceRequest {
+    pub info: Arc<ResourceInfo>,
+    pub request: RequestInfo,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub output: Output,
+}
+
+impl ResourceRequest {
+    fn dry_run(&self) -> Result<bool, ApiError> {
+        match self.query.get("dryRun").map(String::as_str) {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(&format!(
+                "Invalid dry run value: {other}: supported values: \"All\""
+            ))),
+        }
+    }
+
+    fn namespace(&self) -> &str {
+        &self.request.namespace
+    }
+
+    fn name(&self) -> &str {
+        &self.request.name
+    }
+}
+
+pub fn json_response(code: StatusCode, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            serde_json::to_vec(body).expect("JSON values serialize"),
+        ))
+        .expect("valid response")
+}
+
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    let code = StatusCode::from_u16(err.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(code, &err.to_status_json())
+}
+
+/// Reads the body, at most [`MAX_REQUEST_BODY`] bytes.
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(ApiError::request_entity_too_large(&format!(
+            "limit is {MAX_REQUEST_BODY}"
+        ))),
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Decodes a JSON or YAML body into an object.
+pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = match content_type(headers).as_str() {
+        "application/yaml" | "application/apply-patch+yaml" => serde_norway::from_slice(body)
+            .map_err(|e| ApiError::bad_request(&format!("error converting YAML to JSON: {e}")))?,
+        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(&format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
+        _ => {
+            return Err(ApiError::unsupported_media_type(
+                crate::errors::BODY_MEDIA_TYPES,
+            ));
+        }
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks `apiVersion`/`kind` of a body against the resource and decodes it through the
+/// typed struct, which drops unknown fields and rejects wrong types like upstream's decoder.
+fn canonicalize(info: &ResourceInfo, mut obj: Value) -> Result<Value, ApiError> {
+    let want_version = info.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v != want_version => {
+            return Err(ApiError::bad_request(&format!(
+                "the API version in the data ({v}) does not match the expected API version ({want_version})"
+            )));
+        }
+        Some(_) => {}
+        None => obj["apiVersion"] = json!(want_version),
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        Some(k) if k != info.kind => {
+            return Err(ApiError::bad_request(&format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                info.kind
+            )));
+        }
+        Some(_) => {}
+        None => obj["kind"] = json!(info.kind),
+    }
+    (info.canonicalize)(obj).map_err(|e| {
+        ApiError::bad_request(&format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+            kind = info.kind,
+            version = info.version
+        ))
+    })
+}
+
+pub async fn handle(
+    server: &ApiServer,
+    req: ResourceRequest,
+    method: &Method,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    let info = req.info.clone();
+    let sub = req.request.subresource.as_str();
+    if !info.namespaced && !req.request.namespace.is_empty() {
+        return Err(crate::errors::no_such_route());
+    }
+    match (req.request.verb.as_str(), sub) {
+        ("get", "" | "status") => get(server, &req).await,
+        ("list", "") => list(server, &req).await,
+        ("watch", "") => watch::serve(server, &req).await,
+        ("create", "") => create(server, &req, body).await,
+        ("update", "") => update(server, &req, body, Part::Main).await,
+        ("update", "status") if info.status_subresource => {
+            update(server, &req, body, Part::Status).await
+        }
+        ("update", "finalize") if info.plural == "namespaces" && info.group.is_empty() => {
+            update(server, &req, body, Part::Finalize).await
+        }
+        ("patch", "") => patch(server, &req, body, Part::Main).await,
+        ("patch", "status") if info.status_subresource => {
+            patch(server, &req, body, Part::Status).await
+        }
+        ("delete", "") => delete(server, &req, body).await,
+        ("deletecollection", "") => delete_collection(server, &req, body).await,
+        (_, "scale") if info.scale_subresource => scale::handle(server, &req, method, body).await,
+        _ => Err(crate::errors::no_such_route()),
+    }
+}
+
+async fn get(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body>, ApiError> {
+    let obj = server
+        .registry
+        .get(&req.info, req.namespace(), req.name())
+        .await?;
+    Ok(respond_object(req, StatusCode::OK, obj))
+}
+
+/// Serializes one object as the client asked: the object or a one-row Table.
+pub fn respond_object(req: &ResourceRequest, code: StatusCode, obj: Value) -> Response<Body> {
+    match &req.output {
+        Output::Table { include_object } => {
+            let table = table::table(
+                &req.info,
+                std::slice::from_ref(&obj),
+                *include_object,
+                true,
+                &json!({
+                    "resourceVersion": objects::meta_str(&obj, "resourceVersion").unwrap_or("")
+                }),
+            );
+            json_response(code, &table)
+        }
+        Output::Object => json_response(code, &obj),
+    }
+}
+
+pub fn list_options(req: &ResourceRequest) -> Result<ListOptions, ApiError> {
+    let labels = match req.query.get("labelSelector") {
+        Some(s) if !s.is_empty() => {
+            Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(&e))?)
+        }
+        _ => None,
+    };
+    let fields = match req.query.get("fieldSelector") {
+        Some(s) if !s.is_empty() => {
+            let selector = FieldSelector::parse(s).map_err(|e| ApiError::bad_request(&e))?;
+            let allowed = strategy::selectable_fields(&req.info);
+            for requirement in selector.requirements() {
+                let field = requirement.field.as_str();
+                if !matches!(field, "metadata.name" | "metadata.namespace")
+                    && !allowed.contains(&field)
+                {
+                    return Err(ApiError::bad_request(&format!(
+                        "field label not supported: {field}"
+                    )));
+                }
+            }
+            Some(selector)
+        }
+        _ => None,
+    };
+    let limit = match req.query.get("limit") {
+        Some(s) if !s.is_empty() => s
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(&format!("invalid limit: {s}")))?
+            .max(0) as usize,
+        _ => 0,
+    };
+    let continue_token = req.query.get("continue").filter(|c| !c.is_empty()).cloned();
+    let resource_version = req.query.get("resourceVersion").cloned();
+    let resource_version_match = req
+        .query
+        .get("resourceVersionMatch")
+        .filter(|m| !m.is_empty())
+        .cloned();
+    if let Some(m) = &resource_version_match {
+        if !matches!(m.as_str(), "NotOlderThan" | "Exact") {
+            return Err(ApiError::bad_request(&format!(
+                "resourceVersionMatch: Unsupported value: \"{m}\": supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+        if resource_version.as_deref().unwrap_or("").is_empty() {
+            return Err(ApiError::bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if m == "Exact" && resource_version.as_deref() == Some("0") {
+            return Err(ApiError::bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if continue_token.is_some()
+        && resource_version
+            .as_deref()
+            .is_some_and(|rv| !rv.is_empty() && rv != "0")
+    {
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    if let Some(rv) = resource_version.as_deref()
+        && !rv.is_empty()
+        && rv.parse::<u64>().is_err()
+    {
+        return Err(ApiError::bad_request(&format!(
+            "invalid resource version: {rv}"
+        )));
+    }
+    Ok(ListOptions {
+        labels,
+        fields,
+        limit,
+        continue_token,
+        resource_version,
+        resource_version_match,
+    })
+}
+
+async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body>, ApiError> {
+    let opts = list_options(req)?;
+    let page = server
+        .registry
+        .list(&req.info, req.namespace(), &opts)
+        .await?;
+    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(token) = &page.continue_token {
+        metadata["continue"] = json!(token);
+    }
+    if let Some(remaining) = page.remaining {
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    let body = match &req.output {
+        Output::Table { include_object } => {
+            table::table(&req.info, &page.items, *include_object, true, &metadata)
+        }
+        Output::Object => json!({
+            "kind": req.info.list_kind,
+            "apiVersion": req.info.api_version(),
+            "metadata": metadata,
+            "items": page.items,
+        }),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn create(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    let bytes = read_body(body).await?;
+    let obj = canonicalize(&req.info, decode_body(&req.headers, &bytes)?)?;
+    let ns = objects::namespace(&obj);
+    if req.info.namespaced && !ns.is_empty() && ns != req.namespace() {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let mut obj = obj;
+    if (req.info.group, req.info.plural) == ("", "services") {
+        server.allocate_service_addresses(&mut obj).await?;
+    }
+    let created = server
+        .registry
+        .create(&req.info, req.namespace(), obj, req.dry_run()?)
+        .await?;
+    Ok(respond_object(req, StatusCode::CREATED, created))
+}
+
+/// Checks a body's `metadata.resourceVersion` against the stored one (an optimistic lock).
+fn check_resource_version(
+    info: &ResourceInfo,
+    name: &str,
+    new: &Value,
+    old: &Value,
+) -> Result<(), ApiError> {
+    let want = objects::meta_str(new, "resourceVersion").unwrap_or("");
+    if !want.is_empty() && Some(want) != objects::meta_str(old, "resourceVersion") {
+        return Err(ApiError::conflict(
+            info.group,
+            info.plural,
+            name,
+            crate::registry::OPTIMISTIC_LOCK,
+        ));
+    }
+    Ok(())
+}
+
+async fn update(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    body: Body,
+    part: Part,
+) -> Result<Response<Body>, ApiError> {
+    let bytes = read_body(body).await?;
+    let obj = canonicalize(&req.info, decode_body(&req.headers, &bytes)?)?;
+    let body_name = objects::name(&obj);
+    if body_name != req.name() {
+        return Err(ApiError::bad_request(&format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            req.name()
+        )));
+    }
+    let ns = objects::namespace(&obj);
+    if req.info.namespaced && !ns.is_empty() && ns != req.namespace() {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let info = &req.info;
+    let name = req.name();
+    let (result, created) = server
+        .registry
+        .update(
+            info,
+            req.namespace(),
+            name,
+            part,
+            req.dry_run()?,
+            |current| {
+                if let Some(old) = current {
+                    check_resource_version(info, name, &obj, old)?;
+                }
+                Ok(obj.clone())
+            },
+        )
+        .await?;
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(respond_object(req, code, result))
+}
+
+/// Applies a patch document of the request's content type to `current`.
+pub fn apply_patch(headers: &HeaderMap, patch: &[u8], current: &Value) -> Result<Value, ApiError> {
+    let patch_type = content_type(headers);
+    match patch_type.as_str() {
+        "application/merge-patch+json" => {
+            let patch: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(&format!("error decoding patch: {e}")))?;
+            let mut out = current.clone();
+            json_patch::merge(&mut out, &patch);
+            Ok(out)
+        }
+        "application/json-patch+json" => {
+            let patch: json_patch::Patch = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(&format!("error decoding patch: {e}")))?;
+            let mut out = current.clone();
+            json_patch::patch(&mut out, &patch)
+                .map_err(|e| crate::errors::patch_failed(&e.to_string()))?;
+            Ok(out)
+        }
+        _ => Err(ApiError::unsupported_media_type(
+            crate::errors::PATCH_MEDIA_TYPES,
+        )),
+    }
+}
+
+async fn patch(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    body: Body,
+    part: Part,
+) -> Result<Response<Body>, ApiError> {
+    let patch = read_body(body).await?;
+    let info = &req.info;
+    let name = req.name();
+    let headers = &req.headers;
+    let (result, _) = server
+        .registry
+        .update(
+            info,
+            req.namespace(),
+            name,
+            part,
+            req.dry_run()?,
+            |current| {
+                let Some(old) = current else {
+                    return Err(ApiError::not_found(info.group, info.plural, name));
+                };
+                let patched = apply_patch(headers, &patch, old)?;
+                // A resourceVersion the patch sets is a precondition, as upstream treats it.
+                check_resource_version(info, name, &patched, old)?;
+                let mut patched = canonicalize(info, patched)?;
+                objects::meta_mut(&mut patched).remove("resourceVersion");
+                Ok(patched)
+            },
+        )
+        .await?;
+    Ok(respond_object(req, StatusCode::OK, result))
+}
+
+fn delete_options(req: &ResourceRequest, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let mut opts = DeleteOptions {
+        dry_run: req.dry_run()?,
+        ..Default::default()
+    };
+    if !body.is_empty() {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(&format!("error decoding DeleteOptions: {e}")))?;
+        opts.grace_period_seconds = value.get("gracePeriodSeconds").and_then(Value::as_i64);
+        opts.precondition_uid = value
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from);
+        opts.precondition_resource_version = value
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from);
+        if value
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All"))
+        {
+            opts.dry_run = true;
+        }
+        check_propagation_policy(value.get("propagationPolicy").and_then(Value::as_str))?;
+    }
+    if let Some(grace) = req.query.get("gracePeriodSeconds") {
+        opts.grace_period_seconds =
+            Some(grace.parse().map_err(|_| {
+                ApiError::bad_request(&format!("invalid gracePeriodSeconds: {grace}"))
+            })?);
+    }
+    check_propagation_policy(req.query.get("propagationPolicy").map(String::as_str))?;
+    Ok(opts)
+}
+
+/// Propagation policies are accepted; the garbage collector that acts on them comes later.
+fn check_propagation_policy(policy: Option<&str>) -> Result<(), ApiError> {
+    match policy {
+        None | Some("Orphan" | "Background" | "Foreground") => Ok(()),
+        Some(other) => Err(crate::errors::invalid_delete_options(
+            "propagationPolicy",
+            format!(
+                "Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            ),
+        )),
+    }
+}
+
+async fn delete(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    let bytes = read_body(body).await?;
+    let opts = delete_options(req, &bytes)?;
+    let deleted = server
+        .registry
+        .delete(&req.info, req.namespace(), req.name(), &opts)
+        .await?;
+    if !deleted.immediately || returns_deleted_object(&req.info) {
+        let code = if deleted.immediately {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        return Ok(respond_object(req, code, deleted.object));
+    }
+    let details = json!({
+        "name": req.name(),
+        "group": req.info.group,
+        "kind": req.info.plural,
+        "uid": objects::meta_str(&deleted.object, "uid").unwrap_or(""),
+    });
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+    ))
+}
+
+/// Upstream's `ReturnDeletedObject`: these kinds answer a delete with the object itself.
+fn returns_deleted_object(info: &ResourceInfo) -> bool {
+    matches!(
+        (info.group, info.plural),
+        ("", "pods" | "namespaces" | "services")
+    )
+}
+
+async fn delete_collection(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    let bytes = read_body(body).await?;
+    let opts = delete_options(req, &bytes)?;
+    let mut list_opts = list_options(req)?;
+    list_opts.limit = 0;
+    list_opts.continue_token = None;
+    let page = server
+        .registry
+        .list(&req.info, req.namespace(), &list_opts)
+        .await?;
+    let mut items = Vec::new();
+    for obj in page.items {
+        let (ns, name) = (
+            objects::namespace(&obj).to_string(),
+            objects::name(&obj).to_string(),
+        );
+        match server.registry.delete(&req.info, &ns, &name, &opts).await {
+            Ok(deleted) => items.push(deleted.object),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "kind": req.info.list_kind,
+            "apiVersion": req.info.api_version(),
+            "metadata": {"resourceVersion": page.revision.to_string()},
+            "items": items,
+        }),
+    ))
+}

@@ -1,0 +1,117 @@
+//! Content negotiation: which representation the client's `Accept` header asks for.
+
+use http::{HeaderMap, header};
+
+/// How the object or list of a response is represented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Object,
+    /// A `meta.k8s.io/v1` Table; rows carry the object as `includeObject` says.
+    Table {
+        include_object: IncludeObject,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeObject {
+    None,
+    Metadata,
+    Object,
+}
+
+/// The media types of an `Accept` header, each with its parameters.
+fn accepted(headers: &HeaderMap) -> Vec<(String, Vec<(String, String)>)> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept
+        .split(',')
+        .map(|part| {
+            let mut pieces = part.split(';').map(str::trim);
+            let media = pieces.next().unwrap_or("").to_ascii_lowercase();
+            let params = pieces
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect();
+            (media, params)
+        })
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Table when the first acceptable entry asks for one (kubectl lists Table first, then JSON).
+pub fn output(headers: &HeaderMap, include_object: Option<&str>) -> Output {
+    let wants_table = accepted(headers).iter().any(|(media, params)| {
+        matches!(media.as_str(), "application/json" | "*/*")
+            && param(params, "as") == Some("Table")
+            && param(params, "g").is_none_or(|g| g == "meta.k8s.io")
+    });
+    if !wants_table {
+        return Output::Object;
+    }
+    let include_object = match include_object {
+        Some("None") => IncludeObject::None,
+        Some("Object") => IncludeObject::Object,
+        _ => IncludeObject::Metadata,
+    };
+    Output::Table { include_object }
+}
+
+/// The aggregated discovery version the client accepts (`v2` or `v2beta1`), if any.
+pub fn aggregated_discovery(headers: &HeaderMap) -> Option<&'static str> {
+    for (media, params) in accepted(headers) {
+        if media != "application/json" || param(&params, "g") != Some("apidiscovery.k8s.io") {
+            continue;
+        }
+        if param(&params, "as") != Some("APIGroupDiscoveryList") {
+            continue;
+        }
+        match param(&params, "v") {
+            Some("v2") => return Some("v2"),
+            Some("v2beta1") => return Some("v2beta1"),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(accept: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, accept.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn kubectl_get_accept_header_asks_for_a_table() {
+        let h = headers(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
+        );
+        assert_eq!(
+            output(&h, None),
+            Output::Table {
+                include_object: IncludeObject::Metadata
+            }
+        );
+        assert_eq!(output(&headers("application/json"), None), Output::Object);
+    }
+
+    #[test]
+    fn client_go_discovery_accept_header_selects_v2() {
+        let h = headers(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+        );
+        assert_eq!(aggregated_discovery(&h), Some("v2"));
+        assert_eq!(aggregated_discovery(&headers("application/json")), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! The small per-kind pieces of the generic registry: what a create or update resets,
+//! which names are valid, which fields are selectable. The order in which they run is fixed
+//! once, in `registry.rs`.
+
+use den_apimachinery::validation::{self, Cause};
+use serde_json::{Value, json};
+
+use crate::objects::{self, meta_mut};
+use crate::resources::ResourceInfo;
+
+/// Kinds whose `metadata.generation` upstream sets to 1 on create and bumps on spec changes.
+pub fn tracks_generation(info: &ResourceInfo) -> bool {
+    matches!(
+        (info.group, info.plural),
+        ("apps", _)
+            | ("batch", _)
+            | ("autoscaling", _)
+            | ("policy", _)
+            | ("networking.k8s.io", "ingresses" | "networkpolicies")
+            | ("", "replicationcontrollers")
+            | ("apiextensions.k8s.io", _)
+            | ("admissionregistration.k8s.io", _)
+            | ("flowcontrol.apiserver.k8s.io", _)
+            | ("", "pods")
+    ) && info.plural != "controllerrevisions"
+}
+
+/// Upstream's `PrepareForCreate`: status that clients may not set is reset, and the few
+/// defaults kubectl's output depends on are filled in.
+pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
+    let root = obj.as_object_mut().expect("objects are JSON objects");
+    match (info.group, info.plural) {
+        ("", "namespaces") => {
+            root.insert("status".into(), json!({"phase": "Active"}));
+            let spec = root.entry("spec").or_insert_with(|| json!({}));
+            if spec.get("finalizers").is_none() {
+                spec["finalizers"] = json!(["kubernetes"]);
+            }
+        }
+        ("", "pods") => {
+            root.insert(
+                "status".into(),
+                json!({"phase": "Pending", "qosClass": "BestEffort"}),
+            );
+        }
+        ("", "nodes") | ("", "events") => {}
+        ("apps", "deployments" | "replicasets" | "statefulsets")
+        | ("", "replicationcontrollers") => {
+            let spec = root.entry("spec").or_insert_with(|| json!({}));
+            if spec.get("replicas").is_none() {
+                spec["replicas"] = json!(1);
+            }
+            root.remove("status");
+        }
+        _ if info.status_subresource => {
+            root.remove("status");
+        }
+        _ => {}
+    }
+    if tracks_generation(info) {
+        meta_mut(obj).insert("generation".into(), json!(1));
+    }
+}
+
+/// Upstream's `PrepareForUpdate` for the main resource: status is only written through the
+/// status subresource, and generation follows spec changes.
+pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
+    if info.status_subresource {
+        match old.get("status") {
+            Some(status) => new["status"] = status.clone(),
+            None => {
+                new.as_object_mut().map(|o| o.remove("status"));
+            }
+        }
+    }
+    bump_generation(info, new, old);
+}
+
+/// The status subresource's `PrepareForUpdate`: only status (and metadata) may change.
+pub fn prepare_for_status_update(new: &mut Value, old: &Value) {
+    let status = new.get("status").cloned();
+    let meta = new.get("metadata").cloned();
+    *new = old.clone();
+    match status {
+        Some(status) => new["status"] = status,
+        None => {
+            new.as_object_mut().map(|o| o.remove("status"));
+        }
+    }
+    if let Some(meta) = meta {
+        new["metadata"] = meta;
+    }
+}
+
+fn bump_generation(info: &ResourceInfo, new: &mut Value, old: &Value) {
+    if !tracks_generation(info) {
+        return;
+    }
+    let old_generation = old
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let changed = objects::spec_fields(new) != objects::spec_fields(old);
+    let generation = if changed {
+        old_generation + 1
+    } else {
+        old_generation
+    };
+    meta_mut(new).insert("generation".into(), json!(generation));
+}
+
+/// How upstream validates a kind's `metadata.name`.
+fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
+    match (info.group, info.plural) {
+        ("", "namespaces") => validation::name_is_dns_label,
+        ("", "services") => validation::name_is_dns1035_label,
+        ("rbac.authorization.k8s.io", _) => validation::name_is_path_segment,
+        _ => validation::name_is_dns_subdomain,
+    }
+}
+
+/// Validation common to every kind: object metadata with the kind's name rule.
+pub fn validate(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
+    let rule = name_rule(info);
+    validation::validate_object_meta(
+        obj.get("metadata").unwrap_or(&Value::Null),
+        info.namespaced,
+        rule,
+    )
+}
+
+/// Fields a field selector may name for this kind, besides `metadata.name`/`metadata.namespace`.
+pub fn selectable_fields(info: &ResourceInfo) -> &'static [&'static str] {
+    match (info.group, info.plural) {
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "secrets") => &["type"],
+        ("", "namespaces") => &["status.phase"],
+        ("", "nodes") => &["spec.unschedulable"],
+        ("", "replicationcontrollers") | ("apps", "replicasets") => &["status.replicas"],
+        ("", "services") => &["spec.clusterIP", "spec.type"],
+        ("batch", "jobs") => &["status.successful"],
+        ("certificates.k8s.io", "certificatesigningrequests") => &["spec.signerName"],
+        _ => &[],
+    }
+}
+
+/// The value of a selectable field, as upstream's field set renders it.
+pub fn field_value(obj: &Value, field: &str) -> Option<String> {
+    let value = match field {
+        "source" => obj.pointer("/source/component"),
+        "status.podIPs" => obj.pointer("/status/podIPs/0/ip"),
+        "spec.hostNetwork" | "spec.unschedulable" => {
+            let path = format!("/{}", field.replace('.', "/"));
+            return Some(
+                obj.pointer(&path)
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    .to_string(),
+            );
+        }
+        _ => obj.pointer(&format!("/{}", field.replace('.', "/"))),
+    };
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}

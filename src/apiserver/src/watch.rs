@@ -1,0 +1,295 @@
+//! Watch: a chunked stream of `{"type": …, "object": …}` lines.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use den_apimachinery::status::ApiError;
+use den_apimachinery::validation::Cause;
+use den_storage::{EventType, Revision, StorageError, WatchEvent};
+use futures::StreamExt;
+use http::{Response, StatusCode, header};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::handlers::{ResourceRequest, list_options};
+use crate::negotiation::Output;
+use crate::objects;
+use crate::registry::{self, ListOptions, storage_error};
+use crate::resources::ResourceInfo;
+use crate::server::ApiServer;
+use crate::table;
+
+/// How often a watch that allows bookmarks gets one (upstream: about a minute).
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+struct WatchParams {
+    allow_bookmarks: bool,
+    send_initial_events: Option<bool>,
+    resource_version: Option<Revision>,
+    timeout: Duration,
+}
+
+fn watch_params(req: &ResourceRequest) -> Result<WatchParams, ApiError> {
+    let flag = |name: &str| req.query.get(name).map(|v| v == "true" || v == "1");
+    let allow_bookmarks = flag("allowWatchBookmarks").unwrap_or(false);
+    let send_initial_events = flag("sendInitialEvents");
+    let resource_version = match req.query.get("resourceVersion").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(rv) => Some(
+            rv.parse()
+                .map_err(|_| ApiError::bad_request(&format!("invalid resource version: {rv}")))?,
+        ),
+    };
+    if send_initial_events == Some(true) {
+        let mut causes = Vec::new();
+        if req.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+            causes.push(Cause {
+                reason: "FieldValueForbidden".into(),
+                message: "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+                field: "resourceVersionMatch".into(),
+            });
+        }
+        if !allow_bookmarks {
+            causes.push(Cause {
+                reason: "FieldValueForbidden".into(),
+                message:
+                    "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true"
+                        .into(),
+                field: "allowWatchBookmarks".into(),
+            });
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes));
+        }
+    }
+    let timeout = match req.query.get("timeoutSeconds") {
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| ApiError::bad_request(&format!("invalid timeoutSeconds: {t}")))?,
+        ),
+        // Upstream ends watches after a random 30–60 minutes so clients spread their re-lists.
+        None => Duration::from_secs(rand::rng().random_range(1800..3600)),
+    };
+    Ok(WatchParams {
+        allow_bookmarks,
+        send_initial_events,
+        resource_version,
+        timeout,
+    })
+}
+
+pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body>, ApiError> {
+    let mut opts = list_options(req)?;
+    opts.limit = 0;
+    opts.continue_token = None;
+    let params = watch_params(req)?;
+    let info = req.info.clone();
+
+    // Without a resourceVersion (or with sendInitialEvents) the watch starts with the
+    // current state as synthetic ADDED events.
+    let send_initial = params
+        .send_initial_events
+        .unwrap_or(params.resource_version.is_none());
+    let (initial, start) = if send_initial {
+        let list_opts = ListOptions {
+            labels: opts.labels.clone(),
+            fields: opts.fields.clone(),
+            resource_version: params.resource_version.map(|r| r.to_string()),
+            resource_version_match: params.resource_version.map(|_| "NotOlderThan".to_string()),
+            ..Default::default()
+        };
+        let page = server
+            .registry
+            .list(&info, &req.request.namespace, &list_opts)
+            .await?;
+        (page.items, page.revision)
+    } else {
+        let start = match params.resource_version {
+            Some(rv) => rv,
+            None => server
+                .registry
+                .storage
+                .current_revision()
+                .await
+                .map_err(|e| storage_error(&info, "", e))?,
+        };
+        (Vec::new(), start)
+    };
+
+    let prefix = if info.namespaced && !req.request.namespace.is_empty() {
+        format!("{}{}/", info.key_prefix(), req.request.namespace)
+    } else {
+        info.key_prefix()
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let mut encoder = Encoder {
+        info: info.clone(),
+        output: req.output,
+        columns_sent: false,
+    };
+    match server.registry.storage.watch(&prefix, start).await {
+        Ok(events) => {
+            let initial_end_bookmark = params.send_initial_events == Some(true);
+            tokio::spawn(async move {
+                let stream = WatchStream {
+                    tx,
+                    opts,
+                    encoder,
+                    params,
+                    initial,
+                    initial_end_bookmark,
+                    last: start,
+                };
+                stream.run(events).await;
+            });
+        }
+        Err(StorageError::Compacted {
+            requested,
+            compacted,
+        }) => {
+            let err = ApiError::resource_expired(&format!(
+                "too old resource version: {requested} ({compacted})"
+            ));
+            let _ = tx.try_send(encoder.line("ERROR", err.to_status_json()));
+        }
+        Err(e) => return Err(storage_error(&info, "", e)),
+    }
+    let body = Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::convert::Infallible>),
+    );
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .expect("valid response"))
+}
+
+/// Serializes watch events in the representation the client asked for.
+struct Encoder {
+    info: std::sync::Arc<ResourceInfo>,
+    output: Output,
+    columns_sent: bool,
+}
+
+impl Encoder {
+    fn line(&mut self, event_type: &str, object: Value) -> Bytes {
+        let mut line = serde_json::to_vec(&json!({"type": event_type, "object": object}))
+            .expect("JSON values serialize");
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    fn object_event(&mut self, event_type: &str, obj: Value) -> Bytes {
+        let object = match self.output {
+            Output::Table { include_object } => {
+                let meta = json!({"resourceVersion": objects::meta_str(&obj, "resourceVersion").unwrap_or("")});
+                let t = table::table(
+                    &self.info,
+                    std::slice::from_ref(&obj),
+                    include_object,
+                    !self.columns_sent,
+                    &meta,
+                );
+                self.columns_sent = true;
+                t
+            }
+            Output::Object => obj,
+        };
+        self.line(event_type, object)
+    }
+
+    fn bookmark(&mut self, revision: Revision, initial_events_end: bool) -> Bytes {
+        let mut metadata =
+            json!({"resourceVersion": revision.to_string(), "creationTimestamp": null});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": metadata});
+        self.line("BOOKMARK", object)
+    }
+}
+
+struct WatchStream {
+    tx: mpsc::Sender<Bytes>,
+    opts: ListOptions,
+    encoder: Encoder,
+    params: WatchParams,
+    initial: Vec<Value>,
+    initial_end_bookmark: bool,
+    last: Revision,
+}
+
+impl WatchStream {
+    async fn run(mut self, mut events: den_storage::WatchStream) {
+        for obj in std::mem::take(&mut self.initial) {
+            let line = self.encoder.object_event("ADDED", obj);
+            if self.tx.send(line).await.is_err() {
+                return;
+            }
+        }
+        if self.initial_end_bookmark {
+            let line = self.encoder.bookmark(self.last, true);
+            if self.tx.send(line).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(self.params.timeout);
+        tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval_at(
+            tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+            BOOKMARK_INTERVAL,
+        );
+        loop {
+            let line = tokio::select! {
+                _ = &mut deadline => return,
+                _ = self.tx.closed() => return,
+                _ = bookmarks.tick(), if self.params.allow_bookmarks => Some(self.encoder.bookmark(self.last, false)),
+                event = events.next() => match event {
+                    Some(Ok(event)) => self.convert(event),
+                    Some(Err(StorageError::Compacted { requested, compacted })) => {
+                        let err = ApiError::resource_expired(&format!("too old resource version: {requested} ({compacted})"));
+                        let _ = self.tx.send(self.encoder.line("ERROR", err.to_status_json())).await;
+                        return;
+                    }
+                    // The store cut this watcher off (it fell behind) or ended: the client re-watches.
+                    Some(Err(_)) | None => return,
+                },
+            };
+            if let Some(line) = line
+                && self.tx.send(line).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Turns a store event into the event this watcher sees through its selectors: an object
+    /// that stops matching is DELETED for it, one that starts matching is ADDED.
+    fn convert(&mut self, event: WatchEvent) -> Option<Bytes> {
+        let revision = event.revision();
+        self.last = revision;
+        let info = self.encoder.info.clone();
+        let current = objects::decode(&event.kv);
+        let previous = event.prev.as_ref().map(objects::decode);
+        let matches = |obj: &Value| registry::matches(&info, obj, &self.opts);
+        let (event_type, mut obj) = match event.event_type {
+            EventType::Deleted => (matches(&current).then_some("DELETED"), current),
+            EventType::Created => (matches(&current).then_some("ADDED"), current),
+            EventType::Modified => {
+                let now = matches(&current);
+                let before = previous.as_ref().is_some_and(matches);
+                match (now, before) {
+                    (true, true) => (Some("MODIFIED"), current),
+                    (true, false) => (Some("ADDED"), current),
+                    (false, true) => (Some("DELETED"), previous.unwrap_or(current)),
+                    (false, false) => (None, current),
+                }
+            }
+        };
+        objects::set_resource_version(&mut obj, revision);
+        Some(self.encoder.object_event(event_type?, obj))
+    }
+}
