@@ -154,15 +154,20 @@ fn canonicalize(info: &ResourceInfo, mut obj: Value) -> Result<Value, ApiError> 
 
 pub async fn handle(
     server: &ApiServer,
-    req: ResourceRequest,
+    mut req: ResourceRequest,
     method: &Method,
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
     let info = req.info.clone();
-    let sub = req.request.subresource.as_str();
     if !info.namespaced && !req.request.namespace.is_empty() {
-        return Err(crate::errors::no_such_route());
+        // `/api/v1/namespaces/{name}` names a namespace, which upstream's request info
+        // also reports as the request's namespace.
+        if (info.group, info.plural) != ("", "namespaces") {
+            return Err(crate::errors::no_such_route());
+        }
+        req.request.namespace.clear();
     }
+    let sub = req.request.subresource.as_str();
     match (req.request.verb.as_str(), sub) {
         ("get", "" | "status") => get(server, &req).await,
         ("list", "") => list(server, &req).await,
