@@ -44,7 +44,10 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
             );
         }
         ("", "secrets") => {
-            if root.get("type").is_none_or(|t| t.as_str().is_none_or(str::is_empty)) {
+            if root
+                .get("type")
+                .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
+            {
                 root.insert("type".into(), json!("Opaque"));
             }
         }

@@ -314,7 +314,10 @@ fn labels_annotations_and_merge_patches_change_objects(den: &Den, k: &Path) {
     ok(den.kubectl(k, &["label", "cm", "target", "tier=db", "--overwrite"]));
     // kubectl 1.27 prints "annotate", later ones "annotated": the server's part is the same.
     let annotated = ok(den.kubectl(k, &["annotate", "cm", "target", "owner=me"]));
-    assert!(annotated.starts_with("configmap/target annotate"), "{annotated}");
+    assert!(
+        annotated.starts_with("configmap/target annotate"),
+        "{annotated}"
+    );
     assert_eq!(
         ok(den.kubectl(
             k,
@@ -669,10 +672,20 @@ fn delete_all_empties_a_namespace(den: &Den, k: &Path) {
 fn errors_match_upstream_wording(den: &Den, k: &Path) {
     ok(den.kubectl(k, &["create", "configmap", "dup"]));
     let err = fails(den.kubectl(k, &["create", "configmap", "dup"]));
-    assert_eq!(err.trim(), "error: failed to create configmap: configmaps \"dup\" already exists");
-    let dup = write_file(den, "dup.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\n");
+    assert_eq!(
+        err.trim(),
+        "error: failed to create configmap: configmaps \"dup\" already exists"
+    );
+    let dup = write_file(
+        den,
+        "dup.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\n",
+    );
     let err = fails(den.kubectl(k, &["create", "-f", &dup]));
-    assert!(err.contains("Error from server (AlreadyExists): error when creating"), "{err}");
+    assert!(
+        err.contains("Error from server (AlreadyExists): error when creating"),
+        "{err}"
+    );
     assert!(err.contains("configmaps \"dup\" already exists"), "{err}");
 
     let err = fails(den.kubectl(k, &["get", "configmap", "missing"]));
