@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use crate::fieldvalidation::{self, FieldValidation};
 use crate::negotiation::Output;
 use crate::objects;
 use crate::registry::{DeleteOptions, ListOptions, Part};
@@ -38,6 +39,8 @@ pub struct ResourceRequest {
     pub query: Query,
     pub headers: HeaderMap,
     pub output: Output,
+    /// Warnings for the response's `Warning` headers.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl ResourceRequest {
@@ -76,15 +79,34 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
 }
 
 /// Reads the body, at most [`MAX_REQUEST_BODY`] bytes.
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, MAX_REQUEST_BODY);
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(_) => Err(ApiError::request_entity_too_large(&format!(
-            "limit is {MAX_REQUEST_BODY}"
-        ))),
+pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let mut buffer = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::bad_request("error reading the request body"));
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total <= MAX_REQUEST_BODY {
+            buffer.extend_from_slice(&data);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
     }
+    if total > MAX_REQUEST_BODY {
+        // The rest was read and dropped so the client, still sending, gets this answer.
+        return Err(ApiError::request_entity_too_large(&format!(
+            "limit is {MAX_REQUEST_BODY}"
+        )));
+    }
+    Ok(buffer.freeze())
 }
+
+/// How much of an oversized body is drained before the connection is given up.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 fn content_type(headers: &HeaderMap) -> String {
     headers
@@ -122,7 +144,8 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
 
 /// Checks `apiVersion`/`kind` of a body against the resource and decodes it through the
 /// typed struct, which drops unknown fields and rejects wrong types like upstream's decoder.
-fn canonicalize(info: &ResourceInfo, mut obj: Value) -> Result<Value, ApiError> {
+fn canonicalize(req: &ResourceRequest, mut obj: Value) -> Result<Value, ApiError> {
+    let info = &req.info;
     let want_version = info.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
         Some(v) if v != want_version => {
@@ -143,13 +166,28 @@ fn canonicalize(info: &ResourceInfo, mut obj: Value) -> Result<Value, ApiError> 
         Some(_) => {}
         None => obj["kind"] = json!(info.kind),
     }
-    (info.canonicalize)(obj).map_err(|e| {
+    let cannot_handle = |e: &dyn std::fmt::Display| {
         ApiError::bad_request(&format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
             kind = info.kind,
             version = info.version
         ))
-    })
+    };
+    let validation = FieldValidation::parse(req.query.get("fieldValidation").map(String::as_str))?;
+    let decoded = (info.canonicalize)(obj.clone()).map_err(|e| cannot_handle(&e))?;
+    if validation != FieldValidation::Ignore {
+        let unknown = fieldvalidation::describe(&fieldvalidation::unknown_fields(&obj, &decoded));
+        if !unknown.is_empty() {
+            if validation == FieldValidation::Strict {
+                return Err(cannot_handle(&format!(
+                    "strict decoding error: {}",
+                    unknown.join(", ")
+                )));
+            }
+            req.warnings.lock().expect("warnings lock").extend(unknown);
+        }
+    }
+    Ok(decoded)
 }
 
 pub async fn handle(
@@ -167,26 +205,43 @@ pub async fn handle(
         }
         req.request.namespace.clear();
     }
+    let mut response = dispatch(server, &req, method, body).await?;
+    for warning in req.warnings.lock().expect("warnings lock").iter() {
+        let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = format!("299 - \"{escaped}\"").parse() {
+            response.headers_mut().append("Warning", value);
+        }
+    }
+    Ok(response)
+}
+
+async fn dispatch(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    method: &Method,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    let info = &req.info;
     let sub = req.request.subresource.as_str();
     match (req.request.verb.as_str(), sub) {
-        ("get", "" | "status") => get(server, &req).await,
-        ("list", "") => list(server, &req).await,
-        ("watch", "") => watch::serve(server, &req).await,
-        ("create", "") => create(server, &req, body).await,
-        ("update", "") => update(server, &req, body, Part::Main).await,
+        ("get", "" | "status") => get(server, req).await,
+        ("list", "") => list(server, req).await,
+        ("watch", "") => watch::serve(server, req).await,
+        ("create", "") => create(server, req, body).await,
+        ("update", "") => update(server, req, body, Part::Main).await,
         ("update", "status") if info.status_subresource => {
-            update(server, &req, body, Part::Status).await
+            update(server, req, body, Part::Status).await
         }
         ("update", "finalize") if info.plural == "namespaces" && info.group.is_empty() => {
-            update(server, &req, body, Part::Finalize).await
+            update(server, req, body, Part::Finalize).await
         }
-        ("patch", "") => patch(server, &req, body, Part::Main).await,
+        ("patch", "") => patch(server, req, body, Part::Main).await,
         ("patch", "status") if info.status_subresource => {
-            patch(server, &req, body, Part::Status).await
+            patch(server, req, body, Part::Status).await
         }
-        ("delete", "") => delete(server, &req, body).await,
-        ("deletecollection", "") => delete_collection(server, &req, body).await,
-        (_, "scale") if info.scale_subresource => scale::handle(server, &req, method, body).await,
+        ("delete", "") => delete(server, req, body).await,
+        ("deletecollection", "") => delete_collection(server, req, body).await,
+        (_, "scale") if info.scale_subresource => scale::handle(server, req, method, body).await,
         _ => Err(crate::errors::no_such_route()),
     }
 }
@@ -334,7 +389,7 @@ async fn create(
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
     let bytes = read_body(body).await?;
-    let obj = canonicalize(&req.info, decode_body(&req.headers, &bytes)?)?;
+    let obj = canonicalize(req, decode_body(&req.headers, &bytes)?)?;
     let ns = objects::namespace(&obj);
     if req.info.namespaced && !ns.is_empty() && ns != req.namespace() {
         return Err(ApiError::bad_request(
@@ -378,7 +433,7 @@ async fn update(
     part: Part,
 ) -> Result<Response<Body>, ApiError> {
     let bytes = read_body(body).await?;
-    let obj = canonicalize(&req.info, decode_body(&req.headers, &bytes)?)?;
+    let obj = canonicalize(req, decode_body(&req.headers, &bytes)?)?;
     let body_name = objects::name(&obj);
     if body_name != req.name() {
         return Err(ApiError::bad_request(&format!(
@@ -468,7 +523,7 @@ async fn patch(
                 let patched = apply_patch(headers, &patch, old)?;
                 // A resourceVersion the patch sets is a precondition, as upstream treats it.
                 check_resource_version(info, name, &patched, old)?;
-                let mut patched = canonicalize(info, patched)?;
+                let mut patched = canonicalize(req, patched)?;
                 objects::meta_mut(&mut patched).remove("resourceVersion");
                 Ok(patched)
             },

@@ -1453,3 +1453,15 @@ mod tests {
         );
     }
 }
+
+mod protobuf;
+pub use protobuf::{encode_openapi_v2, encode_openapi_v2_json};
+
+impl OpenApi {
+    /// `/openapi/v2` as gnostic's protobuf `openapi.v2.Document`, for clients that send
+    /// `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (kubectl ≤ 1.27).
+    /// Encoded from [`OpenApi::v2`] on first use, then cached.
+    pub fn v2_protobuf(&self) -> Bytes {
+        protobuf::cached(&self.v2)
+    }
+}

@@ -45,6 +45,8 @@ pub struct Config {
     pub etcd_prefix: String,
     pub token_auth_file: Option<PathBuf>,
     pub service_cluster_ip_range: String,
+    /// How often old revisions are compacted (upstream's `--etcd-compaction-interval`).
+    pub compaction_interval: Duration,
 }
 
 impl Config {
@@ -58,6 +60,7 @@ impl Config {
             etcd_prefix: "/registry".into(),
             token_auth_file: None,
             service_cluster_ip_range: "10.96.0.0/12".into(),
+            compaction_interval: Duration::from_secs(300),
         }
     }
 }
@@ -186,7 +189,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         tokens,
     });
     bootstrap::ensure_builtin_objects(&server).await?;
-    den_storage::compactor::spawn_compactor(storage, Duration::from_secs(300));
+    den_storage::compactor::spawn_compactor(storage, config.compaction_interval);
 
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&pki)?));
     let accept_loop = tokio::spawn(accept_loop(listener, acceptor, server.clone()));
@@ -399,6 +402,7 @@ impl ApiServer {
             query,
             headers,
             output,
+            warnings: Default::default(),
         };
         handlers::handle(self, req, method, body).await
     }

@@ -43,13 +43,12 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
                 json!({"phase": "Pending", "qosClass": "BestEffort"}),
             );
         }
-        ("", "secrets") => {
+        ("", "secrets")
             if root
                 .get("type")
-                .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
-            {
-                root.insert("type".into(), json!("Opaque"));
-            }
+                .is_none_or(|t| t.as_str().is_none_or(str::is_empty)) =>
+        {
+            root.insert("type".into(), json!("Opaque"));
         }
         ("", "nodes") | ("", "events") => {}
         ("apps", "deployments" | "replicasets" | "statefulsets")

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use den_apiserver::Config;
@@ -57,6 +58,31 @@ struct ApiServerArgs {
     /// The range ClusterIPs are allocated from.
     #[arg(long, default_value = "10.96.0.0/12")]
     service_cluster_ip_range: String,
+    /// How often old revisions are compacted away (e.g. 5m, 30s).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    etcd_compaction_interval: Duration,
+}
+
+/// Parses Go-style durations such as `5m`, `30s`, `1h`, `500ms`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("invalid duration {text:?}: use ms, s, m or h")),
+    };
+    if millis == 0 {
+        return Err("the compaction interval must be positive".into());
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 #[derive(Args)]
@@ -77,6 +103,7 @@ impl ApiServerArgs {
             etcd_prefix: self.etcd_prefix,
             token_auth_file: self.token_auth_file,
             service_cluster_ip_range: self.service_cluster_ip_range,
+            compaction_interval: self.etcd_compaction_interval,
         }
     }
 }

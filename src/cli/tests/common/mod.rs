@@ -40,10 +40,16 @@ pub struct Den {
     pub backend: Backend,
     etcd_prefix: String,
     port: u16,
+    extra_args: Vec<String>,
 }
 
 impl Den {
     pub fn start(backend: Backend) -> Den {
+        Self::start_with(backend, &[])
+    }
+
+    /// Starts with extra `den server` flags.
+    pub fn start_with(backend: Backend, extra_args: &[&str]) -> Den {
         let dir = tempfile::tempdir().expect("temp dir");
         let etcd_prefix = format!("/den-test-{}", uuid_like());
         let mut den = Den {
@@ -54,6 +60,7 @@ impl Den {
             backend,
             etcd_prefix,
             port: 0,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
         };
         den.spawn();
         den
@@ -67,6 +74,7 @@ impl Den {
             .arg(self.dir.path())
             .arg("--secure-port")
             .arg(self.port.to_string());
+        cmd.args(&self.extra_args);
         if self.backend == Backend::Etcd {
             cmd.arg("--etcd-servers")
                 .arg(etcd_servers().expect("etcd servers"));

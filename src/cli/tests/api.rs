@@ -1,0 +1,549 @@
+//! API semantics through `kube::Client`: reads and watches at revisions, selectors,
+//! finalizers, preconditions, dry runs, limits and authentication — on both stores.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, Den, skip};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{
+    Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions,
+    WatchEvent, WatchParams,
+};
+use serde_json::json;
+
+fn configmap(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        data: Some([("v".to_string(), "1".to_string())].into()),
+        ..Default::default()
+    }
+}
+
+fn api_error(err: kube::Error) -> kube::core::Status {
+    match err {
+        kube::Error::Api(status) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+async fn start(backend: Backend, args: &[&str]) -> Option<(Den, Api<ConfigMap>)> {
+    if skip(backend) {
+        return None;
+    }
+    let den = Den::start_with(backend, args);
+    let api = Api::namespaced(den.client().await, "default");
+    Some((den, api))
+}
+
+/// Instantiates each async scenario on both stores.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Embedded).await } )* }
+        mod etcd { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Etcd).await } )* }
+    };
+}
+
+on_both_stores!(
+    a_label_filtered_watch_sees_deleted_when_an_object_stops_matching,
+    watch_and_continue_from_a_compacted_revision_get_410_expired,
+    send_initial_events_ends_with_the_initial_events_end_bookmark,
+    exact_resource_version_lists_read_the_past,
+    finalizers_hold_deletion_until_the_last_one_goes,
+    preconditions_and_stale_updates_conflict,
+    dry_run_writes_nothing,
+    oversized_objects_and_bodies_are_rejected,
+    generate_name_makes_unique_names,
+);
+
+async fn a_label_filtered_watch_sees_deleted_when_an_object_stops_matching(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let created = api
+        .create(
+            &PostParams::default(),
+            &configmap("moving", &[("tier", "web")]),
+        )
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.clone().unwrap();
+    let mut events = api
+        .watch(&WatchParams::default().labels("tier=web"), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let patch = json!({"metadata": {"labels": {"tier": "db"}}});
+    api.patch("moving", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    match event {
+        Some(WatchEvent::Deleted(cm)) => {
+            assert_eq!(cm.metadata.name.as_deref(), Some("moving"));
+            assert_ne!(
+                cm.metadata.resource_version.as_deref(),
+                Some(rv.as_str()),
+                "carries the new revision"
+            );
+        }
+        other => panic!("expected DELETED, got {other:?}"),
+    }
+}
+
+async fn watch_and_continue_from_a_compacted_revision_get_410_expired(backend: Backend) {
+    let Some((_den, api)) = start(backend, &["--etcd-compaction-interval", "1s"]).await else {
+        return;
+    };
+    for i in 0..3 {
+        api.create(&PostParams::default(), &configmap(&format!("c{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let first_page = api.list(&ListParams::default().limit(1)).await.unwrap();
+    let token = first_page
+        .metadata
+        .continue_
+        .clone()
+        .expect("a continue token");
+    let old_rv = first_page.metadata.resource_version.clone().unwrap();
+    // Write, then wait for two compaction ticks so the first page's revision is compacted.
+    for i in 3..6 {
+        api.create(&PostParams::default(), &configmap(&format!("c{i}"), &[]))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    let err = api
+        .list(&ListParams::default().limit(1).continue_token(&token))
+        .await
+        .unwrap_err();
+    let status = api_error(err);
+    assert_eq!(status.code, 410);
+    assert_eq!(status.reason, "Expired");
+    assert!(
+        status
+            .message
+            .starts_with("The provided continue parameter is too old"),
+        "{}",
+        status.message
+    );
+
+    let mut events = api
+        .watch(&WatchParams::default(), &old_rv)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(Duration::from_secs(10), events.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Some(WatchEvent::Error(e)) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+            assert!(
+                e.message
+                    .starts_with(&format!("too old resource version: {old_rv} (")),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("expected a 410 ERROR event, got {other:?}"),
+    }
+}
+
+async fn send_initial_events_ends_with_the_initial_events_end_bookmark(backend: Backend) {
+    let Some((den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    for name in ["s1", "s2"] {
+        api.create(&PostParams::default(), &configmap(name, &[("set", "x")]))
+            .await
+            .unwrap();
+    }
+    let params = WatchParams::streaming_lists().labels("set=x");
+    let mut events = api.watch(&params, "0").await.unwrap().boxed();
+    let mut added = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .unwrap()
+            .unwrap();
+        match event {
+            Some(WatchEvent::Added(cm)) => added.push(cm.metadata.name.unwrap()),
+            Some(WatchEvent::Bookmark(b)) => {
+                assert_eq!(
+                    b.metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .map(String::as_str),
+                    Some("true")
+                );
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    added.sort();
+    assert_eq!(added, ["s1", "s2"]);
+
+    // Without the required options upstream rejects the request.
+    let client = den.client().await;
+    let request = http::Request::get(
+        "/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true",
+    )
+    .body(Vec::new())
+    .unwrap();
+    let err = api_error(client.request_text(request).await.unwrap_err());
+    assert_eq!(err.code, 422);
+}
+
+async fn exact_resource_version_lists_read_the_past(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let created = api
+        .create(&PostParams::default(), &configmap("past", &[]))
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.unwrap();
+    api.patch(
+        "past",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
+    api.create(&PostParams::default(), &configmap("later", &[]))
+        .await
+        .unwrap();
+
+    let params = ListParams::default()
+        .at(&rv)
+        .matching(kube::api::VersionMatch::Exact);
+    let past = api.list(&params).await.unwrap();
+    assert_eq!(past.metadata.resource_version.as_deref(), Some(rv.as_str()));
+    let names: Vec<_> = past
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert!(
+        names.contains(&"past".to_string()) && !names.contains(&"later".to_string()),
+        "{names:?}"
+    );
+    let old = past
+        .items
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("past"))
+        .unwrap();
+    assert_eq!(old.data.as_ref().unwrap()["v"], "1");
+
+    // A consistent list after a write always contains that write.
+    let now = api.list(&ListParams::default()).await.unwrap();
+    let current = now
+        .items
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("past"))
+        .unwrap();
+    assert_eq!(current.data.as_ref().unwrap()["v"], "2");
+}
+
+async fn finalizers_hold_deletion_until_the_last_one_goes(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let mut cm = configmap("held", &[]);
+    cm.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let held = api.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(held.metadata.deletion_grace_period_seconds, Some(0));
+
+    let err = api
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold", "new"]}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err).code, 422);
+
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let err = api.get("held").await.unwrap_err();
+    assert_eq!(api_error(err).code, 404);
+}
+
+async fn preconditions_and_stale_updates_conflict(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let created = api
+        .create(&PostParams::default(), &configmap("guarded", &[]))
+        .await
+        .unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+
+    let wrong = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some("other".into()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    let status = api_error(api.delete("guarded", &wrong).await.unwrap_err());
+    assert_eq!(status.code, 409);
+    assert_eq!(
+        status.message,
+        format!(
+            "Operation cannot be fulfilled on configmaps \"guarded\": Precondition failed: UID in precondition: other, UID in object meta: {uid}"
+        )
+    );
+
+    let mut stale = created.clone();
+    api.patch(
+        "guarded",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
+    stale.data = Some([("v".to_string(), "3".to_string())].into());
+    let status = api_error(
+        api.replace("guarded", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 409);
+    assert_eq!(status.reason, "Conflict");
+    assert_eq!(
+        status.message,
+        "Operation cannot be fulfilled on configmaps \"guarded\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+
+    let right = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    api.delete("guarded", &right).await.unwrap();
+}
+
+async fn dry_run_writes_nothing(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let result = api
+        .create(&dry, &configmap("imaginary", &[]))
+        .await
+        .unwrap();
+    assert_eq!(result.metadata.name.as_deref(), Some("imaginary"));
+    assert!(result.metadata.uid.is_some());
+    assert_eq!(api_error(api.get("imaginary").await.unwrap_err()).code, 404);
+
+    api.create(&PostParams::default(), &configmap("real", &[]))
+        .await
+        .unwrap();
+    let dry_patch = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let patched = api
+        .patch(
+            "real",
+            &dry_patch,
+            &Patch::Merge(json!({"data": {"v": "9"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap()["v"], "9");
+    assert_eq!(api.get("real").await.unwrap().data.unwrap()["v"], "1");
+    api.delete(
+        "real",
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(api.get("real").await.is_ok());
+}
+
+async fn oversized_objects_and_bodies_are_rejected(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let mut big = configmap("big", &[]);
+    big.data = Some([("blob".to_string(), "x".repeat(2 * 1024 * 1024))].into());
+    let status = api_error(api.create(&PostParams::default(), &big).await.unwrap_err());
+    assert_eq!(status.code, 413);
+    assert_eq!(
+        status.message,
+        "Request entity too large: etcdserver: request is too large"
+    );
+
+    big.data = Some([("blob".to_string(), "x".repeat(4 * 1024 * 1024))].into());
+    let status = api_error(api.create(&PostParams::default(), &big).await.unwrap_err());
+    assert_eq!(status.code, 413);
+    assert_eq!(status.message, "Request entity too large: limit is 3145728");
+    assert_eq!(api_error(api.get("big").await.unwrap_err()).code, 404);
+}
+
+async fn generate_name_makes_unique_names(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let mut names = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let cm = ConfigMap {
+            metadata: ObjectMeta {
+                generate_name: Some("gen-".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let created = api.create(&PostParams::default(), &cm).await.unwrap();
+        let name = created.metadata.name.unwrap();
+        assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+        assert!(names.insert(name));
+    }
+}
+
+#[test]
+fn tokens_from_the_token_file_authenticate_and_strangers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "s3cret,alice,1001,\"dev,ops\"\n").unwrap();
+    let den = Den::start_with(
+        Backend::Embedded,
+        &["--token-auth-file", tokens.to_str().unwrap()],
+    );
+    let (code, _) = http(&den, "s3cret", "/api/v1/namespaces/default/configmaps");
+    assert_eq!(code, 200);
+    let (code, body) = http(&den, "wrong", "/api/v1/namespaces/default/configmaps");
+    assert_eq!(code, 401);
+    assert!(body.contains("\"reason\":\"Unauthorized\""), "{body}");
+    let (code, body) = http(&den, "", "/api/v1/namespaces/default/configmaps");
+    assert_eq!(code, 403);
+    assert!(
+        body.contains("configmaps is forbidden: User \\\"system:anonymous\\\" cannot list resource \\\"configmaps\\\" in API group \\\"\\\" in the namespace \\\"default\\\""),
+        "{body}"
+    );
+    let (code, body) = http(&den, "", "/readyz");
+    assert_eq!((code, body.as_str()), (200, "ok"));
+}
+
+/// A request as another user: `curl` with Den's CA and an optional bearer token.
+fn http(den: &Den, token: &str, path: &str) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(den.dir.path().join("pki/ca.crt"));
+    if !token.is_empty() {
+        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let output = cmd
+        .arg(format!("{}{path}", den.url))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn malformed_token_files_and_busy_ports_fail_clearly_without_partial_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "only-two,fields\n").unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_den"))
+        .args(["apiserver", "--secure-port", "0", "--data-dir"])
+        .arg(&data)
+        .arg("--token-auth-file")
+        .arg(&tokens)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("malformed token file") && err.contains("line 1"),
+        "{err}"
+    );
+    assert!(
+        !data.exists(),
+        "nothing is written before the configuration is known to be good"
+    );
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_den"))
+        .args(["apiserver", "--secure-port", &port, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("failed to listen on 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
+    assert!(!data.exists());
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_den"))
+        .args([
+            "apiserver",
+            "--secure-port",
+            "0",
+            "--etcd-servers",
+            "http://127.0.0.1:1",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_den"))
+        .args(["apiserver", "--secure-port", "0", "--data-dir"])
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create data dir"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
