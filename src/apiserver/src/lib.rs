@@ -18,6 +18,7 @@ pub mod resources;
 pub mod scale;
 pub mod server;
 pub mod services;
+pub mod strategicpatch;
 pub mod strategy;
 pub mod table;
 pub mod watch;

@@ -128,9 +128,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => {
             let server = den_apiserver::start(args.config()).await?;
             announce(&server);
-            let controllers = den_controllers::run(
-                den_controllers::kubeconfig_client(Some(&server.kubeconfig)).await?,
-            );
+            let (client, ca_bundle) = den_controllers::connect(Some(&server.kubeconfig)).await?;
+            let controllers = den_controllers::run(client, ca_bundle);
             tokio::select! {
                 result = server.wait() => result,
                 result = controllers => result,
@@ -142,10 +141,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server.wait().await
         }
         Command::ControllerManager(args) => {
-            den_controllers::run(
-                den_controllers::kubeconfig_client(args.kubeconfig.as_deref()).await?,
-            )
-            .await
+            let (client, ca_bundle) = den_controllers::connect(args.kubeconfig.as_deref()).await?;
+            den_controllers::run(client, ca_bundle).await
         }
     }
 }

@@ -13,13 +13,9 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
-const FINALIZER: &str = "kubernetes";
+use crate::Error;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("kube API error: {0}")]
-    Kube(#[from] kube::Error),
-}
+const FINALIZER: &str = "kubernetes";
 
 struct Context {
     client: Client,
