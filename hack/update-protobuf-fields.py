@@ -360,6 +360,11 @@ def main():
         for name, decl in sorted(pkg.types.items()):
             if decl[0] == "struct" and name in pkg.messages:
                 gen.message(pkg, name)
+            elif name in pkg.messages:
+                # `type List metav1.List`: a message with another package's layout
+                same = gen.named(pkg, name)
+                if isinstance(same, str) and same in gen.messages:
+                    gen.messages.setdefault(f"{pkg.proto}.{name}", gen.messages[same])
         if pkg.group is not None:
             version = path.rsplit("/", 1)[-1]
             gv = f"{pkg.group}/{version}" if pkg.group else version

@@ -82,6 +82,28 @@ pub fn aggregated_discovery(headers: &HeaderMap) -> Option<&'static str> {
     None
 }
 
+/// The representations of `/openapi/v2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenApiV2 {
+    Json,
+    /// gnostic's `openapi.v2.Document`, what client-go's discovery client asks for.
+    Protobuf,
+}
+
+/// The first `Accept` entry `/openapi/v2` can serve, as upstream's handler chooses it.
+pub fn openapi_v2(headers: &HeaderMap) -> Option<OpenApiV2> {
+    let entries = accepted(headers);
+    if entries.iter().all(|(media, _)| media.is_empty()) {
+        return Some(OpenApiV2::Json);
+    }
+    entries.iter().find_map(|(media, _)| match media.as_str() {
+        "application/json" | "application/*" | "*/*" => Some(OpenApiV2::Json),
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+        | "application/com.github.proto-openapi.spec.v2.v1.0+protobuf" => Some(OpenApiV2::Protobuf),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +126,18 @@ mod tests {
             }
         );
         assert_eq!(output(&headers("application/json"), None), Output::Object);
+    }
+
+    #[test]
+    fn openapi_v2_is_protobuf_for_client_go_and_json_otherwise() {
+        let proto = headers("application/com.github.proto-openapi.spec.v2@v1.0+protobuf");
+        assert_eq!(openapi_v2(&proto), Some(OpenApiV2::Protobuf));
+        assert_eq!(
+            openapi_v2(&headers("application/json")),
+            Some(OpenApiV2::Json)
+        );
+        assert_eq!(openapi_v2(&HeaderMap::new()), Some(OpenApiV2::Json));
+        assert_eq!(openapi_v2(&headers("text/html")), None);
     }
 
     #[test]

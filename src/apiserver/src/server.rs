@@ -30,6 +30,8 @@ use crate::registry::Registry;
 use crate::resources::ResourceTable;
 use crate::{bootstrap, discovery};
 
+const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
 /// The Kubernetes version Den serves (`k8s-openapi`'s `v1_33`).
 pub const KUBERNETES_VERSION: &str = "v1.33.0";
 
@@ -446,10 +448,26 @@ impl ApiServer {
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
                 .body(Body::from(self.metrics.render()))
                 .expect("valid response")),
-            ["openapi", "v2"] => Ok(Response::builder()
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(self.openapi.v2()))
-                .expect("valid response")),
+            ["openapi", "v2"] => {
+                let (content_type, body) = match negotiation::openapi_v2(headers) {
+                    Some(negotiation::OpenApiV2::Json) => ("application/json", self.openapi.v2()),
+                    Some(negotiation::OpenApiV2::Protobuf) => (
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                        self.openapi.v2_protobuf(),
+                    ),
+                    None => {
+                        return Err(ApiError::not_acceptable(&[
+                            "application/json",
+                            OPENAPI_V2_PROTOBUF,
+                        ]));
+                    }
+                };
+                Ok(Response::builder()
+                    .header(header::CONTENT_TYPE, content_type)
+                    .header(header::VARY, "Accept")
+                    .body(Body::from(body))
+                    .expect("valid response"))
+            }
             ["openapi", "v3"] => ok(self.openapi.v3_index()),
             ["openapi", "v3", rest @ ..] => match self.openapi.v3_document(&rest.join("/")) {
                 Some(doc) => Ok(Response::builder()

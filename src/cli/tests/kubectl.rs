@@ -695,10 +695,11 @@ fn errors_match_upstream_wording(den: &Den, k: &Path) {
         "Error from server (NotFound): configmaps \"missing\" not found"
     );
 
+    // kubectl looks the namespace up after a 404 and names it when it is the missing part.
     let err = fails(den.kubectl(k, &["get", "configmap", "x", "-n", "nope"]));
     assert_eq!(
         err.trim(),
-        "Error from server (NotFound): configmaps \"x\" not found"
+        "Error from server (NotFound): namespaces \"nope\" not found"
     );
     let err = fails(den.kubectl(k, &["create", "configmap", "x", "-n", "nope"]));
     assert!(err.contains("namespaces \"nope\" not found"), "{err}");
