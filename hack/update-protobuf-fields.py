@@ -166,13 +166,11 @@ class Package:
         if g and fname == "register.go":
             self.group = g.group(1)
         # type declarations, single and grouped
-        pos = 0
         for m in re.finditer(r"^type\s*\(", src, re.M):
             end = match_brace(src, m.end() - 1, "(", ")")
             self.parse_type_specs(fname, src[m.end() : end - 1])
         for m in re.finditer(r"^type\s+(\w+)\s+", src, re.M):
             self.parse_type_specs(fname, src[m.start() + 4 :], single=True)
-        return pos
 
     def parse_type_specs(self, fname, body, single=False):
         i = 0

@@ -120,9 +120,16 @@ fn content_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Decodes a JSON or YAML body into an object.
+/// Decodes a JSON, YAML or (for built-in kinds) protobuf body into an object.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     let value: Value = match content_type(headers).as_str() {
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode_object(body).map_err(|e| {
+            if e.starts_with("no protobuf message is known") {
+                ApiError::unsupported_media_type(crate::errors::BODY_MEDIA_TYPES)
+            } else {
+                ApiError::bad_request(&format!("error decoding protobuf: {e}"))
+            }
+        })?,
         "application/yaml" | "application/apply-patch+yaml" => serde_norway::from_slice(body)
             .map_err(|e| ApiError::bad_request(&format!("error converting YAML to JSON: {e}")))?,
         "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
@@ -538,8 +545,7 @@ fn delete_options(req: &ResourceRequest, body: &[u8]) -> Result<DeleteOptions, A
         ..Default::default()
     };
     if !body.is_empty() {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(&format!("error decoding DeleteOptions: {e}")))?;
+        let value = decode_body(&req.headers, body)?;
         opts.grace_period_seconds = value.get("gracePeriodSeconds").and_then(Value::as_i64);
         opts.precondition_uid = value
             .pointer("/preconditions/uid")
