@@ -48,6 +48,7 @@ pub const BODY_MEDIA_TYPES: &[&str] = &["application/json", "application/yaml"];
 pub const PATCH_MEDIA_TYPES: &[&str] = &[
     "application/json-patch+json",
     "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
 ];
 
 /// 422 for DeleteOptions with an unsupported value.

@@ -16,9 +16,11 @@ use serde_json::{Value, json};
 use crate::fieldvalidation::{self, FieldValidation};
 use crate::negotiation::Output;
 use crate::objects;
+use crate::openapi::OpenApi;
 use crate::registry::{DeleteOptions, ListOptions, Part};
 use crate::resources::ResourceInfo;
 use crate::server::ApiServer;
+use crate::strategicpatch::strategic_merge_patch;
 use crate::{scale, strategy, table, watch};
 
 /// Upstream's maximum request body (3 MiB).
@@ -481,9 +483,34 @@ async fn update(
 }
 
 /// Applies a patch document of the request's content type to `current`.
-pub fn apply_patch(headers: &HeaderMap, patch: &[u8], current: &Value) -> Result<Value, ApiError> {
+/// `definition` names the object's OpenAPI definition, which strategic merge patch needs;
+/// kinds without one (custom resources) answer it with 415 like upstream.
+pub fn apply_patch(
+    openapi: &OpenApi,
+    definition: Option<&str>,
+    headers: &HeaderMap,
+    patch: &[u8],
+    current: &Value,
+) -> Result<Value, ApiError> {
     let patch_type = content_type(headers);
     match patch_type.as_str() {
+        "application/strategic-merge-patch+json" => {
+            let Some(definition) = definition else {
+                return Err(ApiError::unsupported_media_type(
+                    crate::errors::PATCH_MEDIA_TYPES,
+                ));
+            };
+            let patch: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(&format!("error decoding patch: {e}")))?;
+            strategic_merge_patch(openapi, definition, current, &patch).map_err(|e| {
+                let reason = match e.status_code() {
+                    400 => "BadRequest",
+                    422 => "Invalid",
+                    _ => "Unknown",
+                };
+                ApiError::new(e.status_code(), reason, &e.to_string())
+            })
+        }
         "application/merge-patch+json" => {
             let patch: Value = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::bad_request(&format!("error decoding patch: {e}")))?;
@@ -527,7 +554,9 @@ async fn patch(
                 let Some(old) = current else {
                     return Err(ApiError::not_found(info.group, info.plural, name));
                 };
-                let patched = apply_patch(headers, &patch, old)?;
+                let definition = (info.schema_name)();
+                let patched =
+                    apply_patch(&server.openapi, Some(&definition), headers, &patch, old)?;
                 // A resourceVersion the patch sets is a precondition, as upstream treats it.
                 check_resource_version(info, name, &patched, old)?;
                 let mut patched = canonicalize(req, patched)?;

@@ -328,8 +328,12 @@ impl Registry {
                 .get(&key)
                 .await
                 .map_err(|e| storage_error(info, name, e))?;
-            let created = current.is_none();
-            return Ok((next(current.as_ref())?, created));
+            let mut obj = next(current.as_ref())?;
+            // A dry run writes nothing, so the object keeps the revision it has.
+            if let Some(kv) = &current {
+                objects::set_resource_version(&mut obj, kv.mod_revision);
+            }
+            return Ok((obj, current.is_none()));
         }
         let outcome = guaranteed_update(
             &*self.storage,

@@ -11,6 +11,8 @@ use crate::objects;
 use crate::registry::{OPTIMISTIC_LOCK, Part};
 use crate::server::ApiServer;
 
+const SCALE_DEFINITION: &str = "io.k8s.api.autoscaling.v1.Scale";
+
 /// The Scale of a workload object.
 fn scale_of(obj: &Value) -> Value {
     let selector = match obj.pointer("/spec/selector") {
@@ -91,7 +93,13 @@ pub async fn handle(
             };
             let current_scale = scale_of(old);
             let scale = if is_patch {
-                apply_patch(headers, &bytes, &current_scale)?
+                apply_patch(
+                    &server.openapi,
+                    Some(SCALE_DEFINITION),
+                    headers,
+                    &bytes,
+                    &current_scale,
+                )?
             } else {
                 decode_body(headers, &bytes)?
             };

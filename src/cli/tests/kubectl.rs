@@ -44,6 +44,7 @@ scenarios!(
     new_namespaces_get_a_default_service_account_and_the_root_ca,
     errors_match_upstream_wording,
     explain_prints_upstream_descriptions,
+    client_side_apply_set_image_rollout_restart_and_diff_patch_strategically,
 );
 
 fn write_file(den: &Den, name: &str, content: &str) -> String {
@@ -783,4 +784,99 @@ fn new_namespaces_get_a_default_service_account_and_the_root_ca(den: &Den, k: &P
     assert_eq!(ca.trim(), expected.trim());
     ok(den.kubectl(k, &["delete", "sa", "default", "-n", "fresh"]));
     eventually(den, k, &["get", "sa", "default", "-n", "fresh"]);
+}
+
+const APP_YAML: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: app}
+  template:
+    metadata:
+      labels: {app: app}
+    spec:
+      containers:
+      - name: main
+        image: busybox:1.36
+        env:
+        - {name: A, value: \"1\"}
+        - {name: B, value: \"2\"}
+        ports:
+        - {containerPort: 80}
+      - name: side
+        image: nginx:1.27
+";
+
+fn client_side_apply_set_image_rollout_restart_and_diff_patch_strategically(den: &Den, k: &Path) {
+    let file = write_file(den, "app.yaml", APP_YAML);
+    assert_eq!(
+        ok(den.kubectl(k, &["apply", "-f", &file])),
+        "deployment.apps/app created\n"
+    );
+    // Change one container's image, drop an env var: merged by name, the other container kept.
+    let changed = APP_YAML
+        .replace("busybox:1.36", "busybox:1.37")
+        .replace("        - {name: B, value: \"2\"}\n", "");
+    let file = write_file(den, "app.yaml", &changed);
+    assert_eq!(
+        ok(den.kubectl(k, &["apply", "-f", &file])),
+        "deployment.apps/app configured\n"
+    );
+    let get = |path: &str| {
+        ok(den.kubectl(
+            k,
+            &["get", "deploy", "app", "-o", &format!("jsonpath={path}")],
+        ))
+    };
+    assert_eq!(
+        get("{.spec.template.spec.containers[*].image}"),
+        "busybox:1.37 nginx:1.27"
+    );
+    assert_eq!(get("{.spec.template.spec.containers[0].env[*].name}"), "A");
+    assert_eq!(
+        get("{.spec.template.spec.containers[0].ports[0].containerPort}"),
+        "80"
+    );
+    assert_eq!(
+        ok(den.kubectl(k, &["apply", "-f", &file])),
+        "deployment.apps/app unchanged\n"
+    );
+
+    assert_eq!(
+        ok(den.kubectl(k, &["set", "image", "deploy/app", "side=nginx:1.28"])),
+        "deployment.apps/app image updated\n"
+    );
+    assert_eq!(
+        get("{.spec.template.spec.containers[*].image}"),
+        "busybox:1.37 nginx:1.28"
+    );
+    assert_eq!(
+        ok(den.kubectl(k, &["rollout", "restart", "deploy/app"])),
+        "deployment.apps/app restarted\n"
+    );
+    assert!(
+        get("{.spec.template.metadata.annotations}").contains("kubectl.kubernetes.io/restartedAt")
+    );
+
+    // diff shows the change a server-side dry run computes, and persists nothing.
+    let generation = get("{.metadata.generation}");
+    let out = den.kubectl(k, &["diff", "-f", &file]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    let diff = stdout(&out);
+    assert!(
+        diff.contains("-      - image: nginx:1.28") && diff.contains("+      - image: nginx:1.27"),
+        "{diff}"
+    );
+    let changed_revision = diff
+        .lines()
+        .any(|l| (l.starts_with('-') || l.starts_with('+')) && l.contains("resourceVersion"));
+    assert!(!changed_revision, "a dry run keeps the revision:\n{diff}");
+    assert_eq!(get("{.metadata.generation}"), generation);
+    assert_eq!(
+        get("{.spec.template.spec.containers[1].image}"),
+        "nginx:1.28"
+    );
 }
