@@ -17,15 +17,16 @@ const VERBS: [&str; 8] = [
 ];
 const SUBRESOURCE_VERBS: [&str; 3] = ["get", "patch", "update"];
 
-fn subresources(
-    r: &ResourceInfo,
-) -> Vec<(
+/// (name, group, version, kind, verbs) of a subresource.
+type Subresource<'a> = (
     &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
+    &'a str,
+    &'a str,
+    &'a str,
     &'static [&'static str],
-)> {
+);
+
+fn subresources(r: &ResourceInfo) -> Vec<Subresource<'_>> {
     // (name, group, version, kind, verbs) of each served subresource.
     let mut out = Vec::new();
     if r.scale_subresource {
@@ -38,10 +39,16 @@ fn subresources(
         ));
     }
     if r.status_subresource {
-        out.push(("status", r.group, r.version, r.kind, &SUBRESOURCE_VERBS[..]));
+        out.push((
+            "status",
+            &r.group,
+            &r.version,
+            &r.kind,
+            &SUBRESOURCE_VERBS[..],
+        ));
     }
-    if (r.group, r.plural) == ("", "namespaces") {
-        out.push(("finalize", r.group, r.version, r.kind, &["update"][..]));
+    if r.is("", "namespaces") {
+        out.push(("finalize", &r.group, &r.version, &r.kind, &["update"][..]));
     }
     out
 }
@@ -69,13 +76,13 @@ pub fn resource_list(table: &ResourceTable, group: &str, version: &str) -> Optio
         resources.push(entry);
         for (name, g, v, kind, verbs) in subresources(r) {
             let mut sub = json!({
-                "name": format!("{}/{name}", r.plural),
+                "name": format!("{}/{name}", &r.plural),
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": kind,
                 "verbs": verbs,
             });
-            if (g, v) != (r.group, r.version) {
+            if (g, v) != (&r.group, &r.version) {
                 sub["group"] = json!(g);
                 sub["version"] = json!(v);
             }
@@ -104,7 +111,7 @@ pub fn api_versions(server_address: &str) -> Value {
     })
 }
 
-fn versions_of(table: &ResourceTable, group: &str) -> Vec<&'static str> {
+fn versions_of<'a>(table: &'a ResourceTable, group: &str) -> Vec<&'a str> {
     table
         .group_versions()
         .into_iter()
@@ -121,8 +128,8 @@ fn api_group(table: &ResourceTable, group: &str) -> Value {
     json!({"name": group, "versions": versions, "preferredVersion": versions[0]})
 }
 
-fn groups(table: &ResourceTable) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
+fn groups(table: &ResourceTable) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
     for (g, _) in table.group_versions() {
         if !g.is_empty() && !out.contains(&g) {
             out.push(g);
@@ -168,7 +175,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     let subs: Vec<Value> = subresources(r)
         .into_iter()
         .map(|(name, g, v, kind, verbs)| {
-            let (g, v) = if (g, v) == (r.group, r.version) { ("", "") } else { (g, v) };
+            let (g, v) = if (g, v) == (&r.group, &r.version) { ("", "") } else { (g, v) };
             json!({"subresource": name, "responseKind": {"group": g, "version": v, "kind": kind}, "verbs": verbs})
         })
         .collect();
@@ -180,7 +187,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
 
 /// The aggregated discovery document for the core group (`legacy`) or all named groups.
 pub fn aggregated(table: &ResourceTable, legacy: bool, version: &str) -> Value {
-    let group_names: Vec<&'static str> = if legacy { vec![""] } else { groups(table) };
+    let group_names: Vec<&str> = if legacy { vec![""] } else { groups(table) };
     let items: Vec<Value> = group_names
         .into_iter()
         .map(|g| {

@@ -18,7 +18,7 @@ use crate::negotiation::Output;
 use crate::objects;
 use crate::openapi::OpenApi;
 use crate::registry::{DeleteOptions, ListOptions, Part};
-use crate::resources::ResourceInfo;
+use crate::resources::{Codec, ResourceInfo};
 use crate::server::ApiServer;
 use crate::strategicpatch::strategic_merge_patch;
 use crate::{scale, strategy, table, watch};
@@ -169,11 +169,11 @@ fn canonicalize(req: &ResourceRequest, mut obj: Value) -> Result<Value, ApiError
         Some(k) if k != info.kind => {
             return Err(ApiError::bad_request(&format!(
                 "the kind in the data ({k}) does not match the expected kind ({})",
-                info.kind
+                &info.kind
             )));
         }
         Some(_) => {}
-        None => obj["kind"] = json!(info.kind),
+        None => obj["kind"] = json!(&info.kind),
     }
     let cannot_handle = |e: &dyn std::fmt::Display| {
         ApiError::bad_request(&format!(
@@ -183,7 +183,12 @@ fn canonicalize(req: &ResourceRequest, mut obj: Value) -> Result<Value, ApiError
         ))
     };
     let validation = FieldValidation::parse(req.query.get("fieldValidation").map(String::as_str))?;
-    let decoded = (info.canonicalize)(obj.clone()).map_err(|e| cannot_handle(&e))?;
+    let decoded = match &info.codec {
+        Codec::Builtin(builtin) => {
+            (builtin.canonicalize)(obj.clone()).map_err(|e| cannot_handle(&e))?
+        }
+        Codec::Custom(custom) => custom.canonicalize(obj.clone())?,
+    };
     if validation != FieldValidation::Ignore {
         let unknown = fieldvalidation::describe(&fieldvalidation::unknown_fields(&obj, &decoded));
         if !unknown.is_empty() {
@@ -209,7 +214,7 @@ pub async fn handle(
     if !info.namespaced && !req.request.namespace.is_empty() {
         // `/api/v1/namespaces/{name}` names a namespace, which upstream's request info
         // also reports as the request's namespace.
-        if (info.group, info.plural) != ("", "namespaces") {
+        if !info.is("", "namespaces") {
             return Err(crate::errors::no_such_route());
         }
         req.request.namespace.clear();
@@ -406,7 +411,7 @@ async fn create(
         ));
     }
     let mut obj = obj;
-    if (req.info.group, req.info.plural) == ("", "services") {
+    if req.info.is("", "services") {
         server.allocate_service_addresses(&mut obj).await?;
     }
     let created = server
@@ -426,8 +431,8 @@ fn check_resource_version(
     let want = objects::meta_str(new, "resourceVersion").unwrap_or("");
     if !want.is_empty() && Some(want) != objects::meta_str(old, "resourceVersion") {
         return Err(ApiError::conflict(
-            info.group,
-            info.plural,
+            &info.group,
+            &info.plural,
             name,
             crate::registry::OPTIMISTIC_LOCK,
         ));
@@ -552,11 +557,11 @@ async fn patch(
             req.dry_run()?,
             |current| {
                 let Some(old) = current else {
-                    return Err(ApiError::not_found(info.group, info.plural, name));
+                    return Err(ApiError::not_found(&info.group, &info.plural, name));
                 };
-                let definition = (info.schema_name)();
+                let definition = info.builtin().map(|b| (b.schema_name)());
                 let patched =
-                    apply_patch(&server.openapi, Some(&definition), headers, &patch, old)?;
+                    apply_patch(&server.openapi, definition.as_deref(), headers, &patch, old)?;
                 // A resourceVersion the patch sets is a precondition, as upstream treats it.
                 check_resource_version(info, name, &patched, old)?;
                 let mut patched = canonicalize(req, patched)?;
@@ -650,7 +655,7 @@ async fn delete(
 /// Upstream's `ReturnDeletedObject`: these kinds answer a delete with the object itself.
 fn returns_deleted_object(info: &ResourceInfo) -> bool {
     matches!(
-        (info.group, info.plural),
+        (info.group.as_ref(), info.plural.as_ref()),
         ("", "pods" | "namespaces" | "services")
     )
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod certs;
+pub mod crd;
 pub mod discovery;
 pub mod errors;
 pub mod fieldvalidation;

@@ -21,7 +21,7 @@ use k8s_openapi::apimachinery::pkg::version::Info;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::resources::{ResourceInfo, ResourceTable};
+use crate::resources::{Builtin, ResourceInfo, ResourceTable};
 
 /// Upstream's facts per definition:
 /// `{name: {"type": {..}, "required": [..], "properties": {field: {..}}}}`.
@@ -168,6 +168,13 @@ struct Model {
     refs: BTreeMap<String, Vec<String>>,
 }
 
+/// The built-in kinds of the table: the OpenAPI documents built at start describe those.
+fn builtins(table: &ResourceTable) -> impl Iterator<Item = (&ResourceInfo, &Builtin)> {
+    table
+        .iter()
+        .filter_map(|r| r.builtin().map(|b| (r.as_ref(), b)))
+}
+
 impl Model {
     fn new(table: &ResourceTable) -> Self {
         let mut generator = SchemaSettings::draft07()
@@ -179,9 +186,9 @@ impl Model {
             .into_generator();
 
         let mut roots: Vec<(String, Value)> = Vec::new();
-        for r in table.iter() {
-            let name = (r.schema_name)().into_owned();
-            let schema = (r.schema)(&mut generator).to_value();
+        for (r, builtin) in builtins(table) {
+            let name = (builtin.schema_name)().into_owned();
+            let schema = (builtin.schema)(&mut generator).to_value();
             let list = list_schema(r, &name, &schema);
             roots.push((list_name(&name, r), list));
             roots.push((name, schema));
@@ -204,11 +211,11 @@ impl Model {
 
         merge_facts(&mut defs);
         // Our table is the authority on which kinds are served where.
-        for r in table.iter() {
-            let name = (r.schema_name)().into_owned();
+        for (r, builtin) in builtins(table) {
+            let name = (builtin.schema_name)().into_owned();
             let list = list_name(&name, r);
-            set_gvk(&mut defs, &name, r.group, r.version, r.kind);
-            set_gvk(&mut defs, &list, r.group, r.version, r.list_kind);
+            set_gvk(&mut defs, &name, &r.group, &r.version, &r.kind);
+            set_gvk(&mut defs, &list, &r.group, &r.version, &r.list_kind);
         }
 
         let refs = defs
@@ -292,10 +299,9 @@ impl Model {
                     )],
                 });
             }
-            let resources: Vec<&ResourceInfo> = table
-                .iter()
+            let resources: Vec<&ResourceInfo> = builtins(table)
+                .map(|(r, _)| r)
                 .filter(|r| r.group == group && r.version == version)
-                .map(|r| r.as_ref())
                 .collect();
             let gv = GroupVersion::new(group, version);
             let mut paths = vec![discovery_path(
@@ -589,12 +595,12 @@ struct GroupVersion {
     op: String,
     /// `core_v1`, `rbacAuthorization_v1`.
     tag: String,
-    group: &'static str,
-    version: &'static str,
+    group: String,
+    version: String,
 }
 
 impl GroupVersion {
-    fn new(group: &'static str, version: &'static str) -> Self {
+    fn new(group: &str, version: &str) -> Self {
         let (upper, lower) = if group.is_empty() {
             ("Core".to_string(), "core".to_string())
         } else {
@@ -609,8 +615,8 @@ impl GroupVersion {
             prefix,
             op: format!("{upper}{}", capitalize(version)),
             tag: format!("{lower}_{version}"),
-            group,
-            version,
+            group: group.to_string(),
+            version: version.to_string(),
         }
     }
 }
@@ -718,7 +724,7 @@ struct Op {
     id: String,
     tag: String,
     action: Option<&'static str>,
-    gvk: Option<(&'static str, &'static str, &'static str)>,
+    gvk: Option<(String, String, String)>,
     params: Vec<Param>,
     body: Option<Body>,
     responses: Vec<(u16, String)>,
@@ -845,7 +851,7 @@ fn add_kubernetes_extensions(o: &mut Map<String, Value>, op: &Op) {
     if let Some(action) = op.action {
         o.insert("x-kubernetes-action".into(), action.into());
     }
-    if let Some((group, version, kind)) = op.gvk {
+    if let Some((group, version, kind)) = &op.gvk {
         o.insert(
             "x-kubernetes-group-version-kind".into(),
             json!({"group": group, "kind": kind, "version": version}),
@@ -911,7 +917,7 @@ fn discovery_path(
 /// Upstream's strategies that return the deleted object (rather than a `Status`) from DELETE.
 fn delete_returns_object(r: &ResourceInfo) -> bool {
     matches!(
-        (r.group, r.plural),
+        (r.group.as_ref(), r.plural.as_ref()),
         (
             "",
             "persistentvolumeclaims"
@@ -930,9 +936,12 @@ fn delete_returns_object(r: &ResourceInfo) -> bool {
 
 /// Every route of one resource, as upstream's apiserver installs them.
 fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
-    let kind_schema = (r.schema_name)().into_owned();
+    let kind_schema = r
+        .builtin()
+        .map(|b| (b.schema_name)().into_owned())
+        .unwrap_or_default();
     let list_schema = list_name(&kind_schema, r);
-    let gvk = Some((gv.group, gv.version, r.kind));
+    let gvk = Some((gv.group.clone(), gv.version.clone(), r.kind.to_string()));
     let scope = if r.namespaced { "Namespaced" } else { "" };
     let ns_path = if r.namespaced {
         "/namespaces/{namespace}"
@@ -955,7 +964,7 @@ fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
         id: format!("{verb}{}{scope}{}{suffix}", gv.op, r.kind),
         tag: gv.tag.clone(),
         action: Some(action),
-        gvk,
+        gvk: gvk.clone(),
         params: Vec::new(),
         body: None,
         responses: Vec::new(),
@@ -1054,38 +1063,38 @@ fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
     });
 
     // Subresources that share the object's store.
-    let mut subresource =
-        |sub: &str,
-         suffix: &str,
-         schema: &str,
-         sub_gvk: (&'static str, &'static str, &'static str)| {
-            let gvk = Some(sub_gvk);
-            paths.push(PathItem {
-                path: format!("{item}/{sub}"),
-                params: base(&name),
-                ops: vec![
-                    Op {
-                        gvk,
-                        responses: ok(schema, &[200]),
-                        ..op("get", "read", suffix, "get")
-                    },
-                    Op {
-                        gvk,
-                        params: WRITE_PARAMS.to_vec(),
-                        body: write(schema, false),
-                        responses: ok(schema, &[200, 201]),
-                        ..op("put", "replace", suffix, "put")
-                    },
-                    Op {
-                        gvk,
-                        params: PATCH_PARAMS.to_vec(),
-                        body: write(PATCH, true),
-                        responses: ok(schema, &[200, 201]),
-                        ..op("patch", "patch", suffix, "patch")
-                    },
-                ],
-            });
-        };
+    let mut subresource = |sub: &str, suffix: &str, schema: &str, sub_gvk: (&str, &str, &str)| {
+        let gvk = Some((
+            sub_gvk.0.to_string(),
+            sub_gvk.1.to_string(),
+            sub_gvk.2.to_string(),
+        ));
+        paths.push(PathItem {
+            path: format!("{item}/{sub}"),
+            params: base(&name),
+            ops: vec![
+                Op {
+                    gvk: gvk.clone(),
+                    responses: ok(schema, &[200]),
+                    ..op("get", "read", suffix, "get")
+                },
+                Op {
+                    gvk: gvk.clone(),
+                    params: WRITE_PARAMS.to_vec(),
+                    body: write(schema, false),
+                    responses: ok(schema, &[200, 201]),
+                    ..op("put", "replace", suffix, "put")
+                },
+                Op {
+                    gvk,
+                    params: PATCH_PARAMS.to_vec(),
+                    body: write(PATCH, true),
+                    responses: ok(schema, &[200, 201]),
+                    ..op("patch", "patch", suffix, "patch")
+                },
+            ],
+        });
+    };
     if r.scale_subresource {
         subresource("scale", "Scale", SCALE, ("autoscaling", "v1", "Scale"));
     }
@@ -1094,7 +1103,7 @@ fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
             "status",
             "Status",
             &kind_schema,
-            (gv.group, gv.version, r.kind),
+            (&gv.group, &gv.version, &r.kind),
         );
     }
 

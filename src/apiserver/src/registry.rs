@@ -36,12 +36,12 @@ pub struct Registry {
 /// Maps a storage error to the API error upstream answers, for `name` of `info`.
 pub fn storage_error(info: &ResourceInfo, name: &str, err: StorageError) -> ApiError {
     match err {
-        StorageError::NotFound { .. } => ApiError::not_found(info.group, info.plural, name),
+        StorageError::NotFound { .. } => ApiError::not_found(&info.group, &info.plural, name),
         StorageError::AlreadyExists { .. } => {
-            ApiError::already_exists(info.group, info.plural, name)
+            ApiError::already_exists(&info.group, &info.plural, name)
         }
         StorageError::Conflict { .. } => {
-            ApiError::conflict(info.group, info.plural, name, OPTIMISTIC_LOCK)
+            ApiError::conflict(&info.group, &info.plural, name, OPTIMISTIC_LOCK)
         }
         StorageError::Compacted {
             requested,
@@ -141,7 +141,7 @@ fn ready_to_delete(info: &ResourceInfo, obj: &Value) -> bool {
     if !objects::is_deleting(obj) || !objects::finalizers(obj).is_empty() {
         return false;
     }
-    if (info.group, info.plural) == ("", "namespaces") {
+    if info.is("", "namespaces") {
         return obj
             .pointer("/spec/finalizers")
             .and_then(Value::as_array)
@@ -186,7 +186,7 @@ impl Registry {
             .map_err(|e| storage_error(info, name, e))?;
         match kv {
             Some(kv) => Ok(objects::decode(&kv)),
-            None => Err(ApiError::not_found(info.group, info.plural, name)),
+            None => Err(ApiError::not_found(&info.group, &info.plural, name)),
         }
     }
 
@@ -256,8 +256,8 @@ impl Registry {
         let causes = strategy::validate(info, obj);
         if !causes.is_empty() {
             return Err(ApiError::invalid(
-                info.group,
-                info.kind,
+                &info.group,
+                &info.kind,
                 objects::name(obj),
                 causes,
             ));
@@ -281,8 +281,8 @@ impl Registry {
         };
         if objects::is_deleting(&objects::decode(&kv)) {
             return Err(crate::errors::namespace_terminating(
-                info.group,
-                info.plural,
+                &info.group,
+                &info.plural,
                 name,
                 namespace,
             ));
@@ -313,7 +313,7 @@ impl Registry {
         let mut next = |current: Option<&KeyValue>| -> Result<Value, ApiError> {
             let Some(current) = current else {
                 if !allow_create {
-                    return Err(ApiError::not_found(info.group, info.plural, name));
+                    return Err(ApiError::not_found(&info.group, &info.plural, name));
                 }
                 return compute(None);
             };
@@ -349,7 +349,7 @@ impl Registry {
                     strategy::prepare_for_create(info, &mut new);
                     let causes = strategy::validate(info, &new);
                     if !causes.is_empty() {
-                        return Err(ApiError::invalid(info.group, info.kind, name, causes).into());
+                        return Err(ApiError::invalid(&info.group, &info.kind, name, causes).into());
                     }
                 }
                 Ok(encode_checked(&new)?)
@@ -422,8 +422,8 @@ impl Registry {
                 .collect();
             if !added.is_empty() {
                 return Err(ApiError::invalid(
-                    info.group,
-                    info.kind,
+                    &info.group,
+                    &info.kind,
                     objects::name(old),
                     vec![den_apimachinery::validation::Cause {
                         reason: "FieldValueForbidden".into(),
@@ -439,8 +439,8 @@ impl Registry {
         let causes = strategy::validate(info, new);
         if !causes.is_empty() {
             return Err(ApiError::invalid(
-                info.group,
-                info.kind,
+                &info.group,
+                &info.kind,
                 objects::name(old),
                 causes,
             ));
@@ -464,16 +464,16 @@ impl Registry {
                 .await
                 .map_err(|e| storage_error(info, name, e))?;
             let Some(kv) = kv else {
-                return Err(ApiError::not_found(info.group, info.plural, name));
+                return Err(ApiError::not_found(&info.group, &info.plural, name));
             };
             let mut obj = objects::decode(&kv);
             check_delete_preconditions(info, name, &obj, options)?;
             if let Some(grace) = self.deletion_grace(info, &obj, options) {
                 if objects::is_deleting(&obj) {
-                    if (info.group, info.plural) == ("", "namespaces") {
+                    if info.is("", "namespaces") {
                         return Err(ApiError::conflict(
-                            info.group,
-                            info.plural,
+                            &info.group,
+                            &info.plural,
                             name,
                             NAMESPACE_TERMINATING,
                         ));
@@ -486,7 +486,7 @@ impl Registry {
                 let meta = meta_mut(&mut obj);
                 meta.insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
                 meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                if (info.group, info.plural) == ("", "namespaces") {
+                if info.is("", "namespaces") {
                     obj["status"]["phase"] = json!("Terminating");
                 }
                 if options.dry_run {
@@ -526,7 +526,7 @@ impl Registry {
                 }
                 Err(StorageError::Conflict { .. }) => continue,
                 Err(StorageError::NotFound { .. }) => {
-                    return Err(ApiError::not_found(info.group, info.plural, name));
+                    return Err(ApiError::not_found(&info.group, &info.plural, name));
                 }
                 Err(e) => return Err(storage_error(info, name, e)),
             }
@@ -540,11 +540,11 @@ impl Registry {
         obj: &Value,
         options: &DeleteOptions,
     ) -> Option<i64> {
-        let is_namespace = (info.group, info.plural) == ("", "namespaces");
+        let is_namespace = info.is("", "namespaces");
         if is_namespace && !ready_to_delete_namespace_now(obj) {
             return Some(0);
         }
-        if (info.group, info.plural) == ("", "pods")
+        if info.is("", "pods")
             && obj
                 .pointer("/spec/nodeName")
                 .is_some_and(|n| n.as_str().is_some_and(|n| !n.is_empty()))
@@ -689,7 +689,7 @@ fn check_delete_preconditions(
     {
         let msg =
             format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}");
-        return Err(ApiError::conflict(info.group, info.plural, name, &msg));
+        return Err(ApiError::conflict(&info.group, &info.plural, name, &msg));
     }
     let rv = objects::meta_str(obj, "resourceVersion").unwrap_or("");
     if let Some(want) = &options.precondition_resource_version
@@ -698,7 +698,7 @@ fn check_delete_preconditions(
         let msg = format!(
             "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rv}"
         );
-        return Err(ApiError::conflict(info.group, info.plural, name, &msg));
+        return Err(ApiError::conflict(&info.group, &info.plural, name, &msg));
     }
     Ok(())
 }

@@ -14,22 +14,37 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// A name that is static for built-in kinds and owned for custom resources.
+pub type Name = Cow<'static, str>;
+
 /// Everything the generic registry needs to know about one served resource.
 pub struct ResourceInfo {
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub list_kind: &'static str,
+    pub group: Name,
+    pub version: Name,
+    pub kind: Name,
+    pub list_kind: Name,
     /// The plural resource name used in URLs, e.g. `configmaps`.
-    pub plural: &'static str,
-    pub singular: String,
+    pub plural: Name,
+    pub singular: Name,
     pub namespaced: bool,
-    pub short_names: &'static [&'static str],
-    pub categories: &'static [&'static str],
+    pub short_names: Vec<Name>,
+    pub categories: Vec<Name>,
     pub status_subresource: bool,
     pub scale_subresource: bool,
     /// Upstream's `AllowCreateOnUpdate`: a PUT of a missing object creates it.
     pub create_on_update: bool,
+    pub codec: Codec,
+}
+
+/// How a kind's objects are checked and shaped.
+pub enum Codec {
+    Builtin(Builtin),
+    /// A custom resource version served from a CustomResourceDefinition.
+    Custom(Arc<crate::crd::CustomResourceVersion>),
+}
+
+/// The typed pieces of a built-in kind, from `k8s-openapi`.
+pub struct Builtin {
     /// Decodes into the typed struct and encodes back, dropping unknown fields the way
     /// upstream's decoder does, and failing on wrong types.
     pub canonicalize: fn(Value) -> Result<Value, serde_json::Error>,
@@ -39,6 +54,18 @@ pub struct ResourceInfo {
 }
 
 impl ResourceInfo {
+    /// Whether this is `plural` in `group` (`""` for the core group).
+    pub fn is(&self, group: &str, plural: &str) -> bool {
+        self.group == group && self.plural == plural
+    }
+
+    pub fn builtin(&self) -> Option<&Builtin> {
+        match &self.codec {
+            Codec::Builtin(builtin) => Some(builtin),
+            Codec::Custom(_) => None,
+        }
+    }
+
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.to_string()
@@ -59,7 +86,7 @@ impl ResourceInfo {
     /// The storage key prefix under the store prefix, upstream's layout: `/configmaps/`,
     /// `/deployments/` (apps resources are not group-qualified upstream unless they clash).
     pub fn key_prefix(&self) -> String {
-        format!("/{}/", storage_resource_name(self.group, self.plural))
+        format!("/{}/", storage_resource_name(&self.group, &self.plural))
     }
 }
 
@@ -255,21 +282,23 @@ where
 {
     let facts = facts(T::GROUP, T::URL_PATH_SEGMENT);
     ResourceInfo {
-        group: T::GROUP,
-        version: T::VERSION,
-        kind: T::KIND,
-        list_kind: T::LIST_KIND,
-        plural: T::URL_PATH_SEGMENT,
-        singular: T::KIND.to_ascii_lowercase(),
+        group: T::GROUP.into(),
+        version: T::VERSION.into(),
+        kind: T::KIND.into(),
+        list_kind: T::LIST_KIND.into(),
+        plural: T::URL_PATH_SEGMENT.into(),
+        singular: T::KIND.to_ascii_lowercase().into(),
         namespaced: <T::Scope as Scope>::NAMESPACED,
-        short_names: facts.short_names,
-        categories: facts.categories,
+        short_names: facts.short_names.iter().map(|s| Name::from(*s)).collect(),
+        categories: facts.categories.iter().map(|s| Name::from(*s)).collect(),
         status_subresource: facts.status,
         scale_subresource: facts.scale,
         create_on_update: facts.create_on_update,
-        canonicalize: |value| serde_json::to_value(serde_json::from_value::<T>(value)?),
-        schema_name: T::schema_name,
-        schema: T::json_schema,
+        codec: Codec::Builtin(Builtin {
+            canonicalize: |value| serde_json::to_value(serde_json::from_value::<T>(value)?),
+            schema_name: T::schema_name,
+            schema: T::json_schema,
+        }),
     }
 }
 
@@ -363,11 +392,12 @@ impl ResourceTable {
     }
 
     /// The served group/versions, core first, in table order without duplicates.
-    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
-        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    pub fn group_versions(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
         for r in &self.resources {
-            if !out.contains(&(r.group, r.version)) {
-                out.push((r.group, r.version));
+            let gv = (r.group.as_ref(), r.version.as_ref());
+            if !out.contains(&gv) {
+                out.push(gv);
             }
         }
         out

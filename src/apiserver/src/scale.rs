@@ -76,8 +76,8 @@ pub async fn handle(
         Method::PATCH => true,
         _ => {
             return Err(ApiError::method_not_supported(
-                info.group,
-                &format!("{}/scale", info.plural),
+                &info.group,
+                &format!("{}/scale", &info.plural),
                 method.as_str(),
             ));
         }
@@ -89,7 +89,7 @@ pub async fn handle(
         .registry
         .update(info, ns, name, Part::Main, dry_run, |current| {
             let Some(old) = current else {
-                return Err(ApiError::not_found(info.group, info.plural, name));
+                return Err(ApiError::not_found(&info.group, &info.plural, name));
             };
             let current_scale = scale_of(old);
             let scale = if is_patch {
@@ -106,8 +106,8 @@ pub async fn handle(
             let want_rv = objects::meta_str(&scale, "resourceVersion").unwrap_or("");
             if !want_rv.is_empty() && Some(want_rv) != objects::meta_str(old, "resourceVersion") {
                 return Err(ApiError::conflict(
-                    info.group,
-                    info.plural,
+                    &info.group,
+                    &info.plural,
                     name,
                     OPTIMISTIC_LOCK,
                 ));

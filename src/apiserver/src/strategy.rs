@@ -11,7 +11,7 @@ use crate::resources::ResourceInfo;
 /// Kinds whose `metadata.generation` upstream sets to 1 on create and bumps on spec changes.
 pub fn tracks_generation(info: &ResourceInfo) -> bool {
     matches!(
-        (info.group, info.plural),
+        (info.group.as_ref(), info.plural.as_ref()),
         ("apps", _)
             | ("batch", _)
             | ("autoscaling", _)
@@ -29,7 +29,7 @@ pub fn tracks_generation(info: &ResourceInfo) -> bool {
 /// defaults kubectl's output depends on are filled in.
 pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
     let root = obj.as_object_mut().expect("objects are JSON objects");
-    match (info.group, info.plural) {
+    match (info.group.as_ref(), info.plural.as_ref()) {
         ("", "namespaces") => {
             root.insert("status".into(), json!({"phase": "Active"}));
             let spec = root.entry("spec").or_insert_with(|| json!({}));
@@ -118,7 +118,7 @@ fn bump_generation(info: &ResourceInfo, new: &mut Value, old: &Value) {
 
 /// How upstream validates a kind's `metadata.name`.
 fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
-    match (info.group, info.plural) {
+    match (info.group.as_ref(), info.plural.as_ref()) {
         ("", "namespaces") => validation::name_is_dns_label,
         ("", "services") => validation::name_is_dns1035_label,
         ("rbac.authorization.k8s.io", _) => validation::name_is_path_segment,
@@ -138,7 +138,7 @@ pub fn validate(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
 
 /// Fields a field selector may name for this kind, besides `metadata.name`/`metadata.namespace`.
 pub fn selectable_fields(info: &ResourceInfo) -> &'static [&'static str] {
-    match (info.group, info.plural) {
+    match (info.group.as_ref(), info.plural.as_ref()) {
         ("", "pods") => &[
             "spec.nodeName",
             "spec.restartPolicy",

@@ -18,7 +18,8 @@ pub fn table(
     let rows: Vec<Value> = items
         .iter()
         .map(|obj| {
-            let mut row = json!({"cells": printers::row_cells(info.group, info.plural, obj, now)});
+            let mut row =
+                json!({"cells": printers::row_cells(&info.group, &info.plural, obj, now)});
             match include {
                 IncludeObject::None => {}
                 IncludeObject::Metadata => {
@@ -34,7 +35,10 @@ pub fn table(
         })
         .collect();
     let columns = if with_columns {
-        printers::column_definitions_json(&printers::column_definitions(info.group, info.plural))
+        printers::column_definitions_json(&printers::column_definitions(
+            info.group.as_ref(),
+            info.plural.as_ref(),
+        ))
     } else {
         json!([])
     };
