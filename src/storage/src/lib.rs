@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub mod cacher;
 pub mod compactor;
 pub mod embedded;
 pub mod etcd;

@@ -3,13 +3,15 @@
 //! Each case is a generic async function over `Arc<dyn Backend>`; the `suite!` macro
 //! instantiates it for the embedded backend (a fresh redb file in a temp dir) and for etcd
 //! (the endpoint from `DEN_ETCD_SERVERS`, a unique key prefix per test; skipped with a note
-//! when the variable is unset).
+//! when the variable is unset). The same cases run again against the watch cache
+//! ([`Cacher`]) on top of each backend, with every prefix the cases use registered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use den_storage::cacher::Cacher;
 use den_storage::embedded::EmbeddedBackend;
 use den_storage::etcd::EtcdBackend;
 use den_storage::{
@@ -78,6 +80,33 @@ async fn etcd() -> Option<Fixture> {
     })
 }
 
+/// Every top-level prefix the cases read or watch, registered with the cacher like the API
+/// server registers one prefix per resource.
+const CACHED_PREFIXES: &[&str] = &[
+    "/configmaps/",
+    "/pods/",
+    "/secrets/",
+    "/cm/",
+    "/nodes/",
+    "/services/",
+    "/counters/",
+    "/r/",
+    "/elsewhere/",
+];
+
+/// The fixture's backend behind a watch cache.
+async fn cached(fixture: Option<Fixture>) -> Option<Fixture> {
+    let fixture = fixture?;
+    let cacher = Cacher::new(fixture.backend.clone());
+    for prefix in CACHED_PREFIXES {
+        cacher.register(prefix).await;
+    }
+    Some(Fixture {
+        backend: cacher,
+        _dir: fixture._dir,
+    })
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -94,6 +123,28 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(fixture) = super::etcd().await else { return };
+                    super::$case(fixture.backend.clone()).await;
+                }
+            )*
+        }
+        mod cached_embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let fixture = super::cached(super::embedded().await)
+                        .await
+                        .expect("embedded fixture");
+                    super::$case(fixture.backend.clone()).await;
+                }
+            )*
+        }
+        mod cached_etcd {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(fixture) = super::cached(super::etcd().await).await else {
+                        return;
+                    };
                     super::$case(fixture.backend.clone()).await;
                 }
             )*
