@@ -5,5 +5,6 @@
 pub mod fields;
 pub mod labels;
 pub mod request_info;
+pub mod schema;
 pub mod status;
 pub mod validation;

@@ -19,7 +19,7 @@ async fn ensure(
     obj: Value,
 ) -> Result<()> {
     let info = server
-        .resources
+        .resources()
         .get(group, version, plural)
         .cloned()
         .expect("bootstrap kinds are built in");
@@ -43,7 +43,7 @@ async fn reconcile(
     fields: &[&str],
 ) -> Result<()> {
     let info = server
-        .resources
+        .resources()
         .get(group, version, plural)
         .cloned()
         .expect("bootstrap kinds are built in");

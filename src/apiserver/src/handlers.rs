@@ -183,14 +183,17 @@ fn canonicalize(req: &ResourceRequest, mut obj: Value) -> Result<Value, ApiError
         ))
     };
     let validation = FieldValidation::parse(req.query.get("fieldValidation").map(String::as_str))?;
-    let decoded = match &info.codec {
+    // Built-in kinds drop unknown fields in the typed decode; custom resources prune them.
+    let (decoded, unknown) = match &info.codec {
         Codec::Builtin(builtin) => {
-            (builtin.canonicalize)(obj.clone()).map_err(|e| cannot_handle(&e))?
+            let decoded = (builtin.canonicalize)(obj.clone()).map_err(|e| cannot_handle(&e))?;
+            let unknown = fieldvalidation::unknown_fields(&obj, &decoded);
+            (decoded, unknown)
         }
-        Codec::Custom(custom) => custom.canonicalize(obj.clone())?,
+        Codec::Custom(custom) => custom.canonicalize(obj)?,
     };
     if validation != FieldValidation::Ignore {
-        let unknown = fieldvalidation::describe(&fieldvalidation::unknown_fields(&obj, &decoded));
+        let unknown = fieldvalidation::describe(&unknown);
         if !unknown.is_empty() {
             if validation == FieldValidation::Strict {
                 return Err(cannot_handle(&format!(
@@ -218,6 +221,14 @@ pub async fn handle(
             return Err(crate::errors::no_such_route());
         }
         req.request.namespace.clear();
+    }
+    if let Codec::Custom(custom) = &info.codec
+        && let Some(warning) = &custom.deprecation_warning
+    {
+        req.warnings
+            .lock()
+            .expect("warnings lock")
+            .push(warning.clone());
     }
     let mut response = dispatch(server, &req, method, body).await?;
     for warning in req.warnings.lock().expect("warnings lock").iter() {
@@ -301,7 +312,7 @@ pub fn list_options(req: &ResourceRequest) -> Result<ListOptions, ApiError> {
             for requirement in selector.requirements() {
                 let field = requirement.field.as_str();
                 if !matches!(field, "metadata.name" | "metadata.namespace")
-                    && !allowed.contains(&field)
+                    && !allowed.iter().any(|a| a == field)
                 {
                     return Err(ApiError::bad_request(&format!(
                         "field label not supported: {field}"

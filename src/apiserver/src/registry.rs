@@ -150,8 +150,8 @@ fn ready_to_delete(info: &ResourceInfo, obj: &Value) -> bool {
     true
 }
 
-fn encode_checked(obj: &Value) -> Result<Bytes, ApiError> {
-    let bytes = objects::encode(obj);
+fn encode_checked(info: &ResourceInfo, obj: &Value) -> Result<Bytes, ApiError> {
+    let bytes = info.encode(obj);
     if bytes.len() > MAX_OBJECT_BYTES {
         return Err(ApiError::request_entity_too_large(
             "etcdserver: request is too large",
@@ -185,7 +185,7 @@ impl Registry {
             .await
             .map_err(|e| storage_error(info, name, e))?;
         match kv {
-            Some(kv) => Ok(objects::decode(&kv)),
+            Some(kv) => Ok(info.decode(&kv)),
             None => Err(ApiError::not_found(&info.group, &info.plural, name)),
         }
     }
@@ -203,7 +203,7 @@ impl Registry {
         if dry_run {
             return Ok(obj);
         }
-        let bytes = encode_checked(&obj)?;
+        let bytes = encode_checked(info, &obj)?;
         let kv = self
             .storage
             .create(&key(info, namespace, &name), bytes)
@@ -317,7 +317,7 @@ impl Registry {
                 }
                 return compute(None);
             };
-            let old = objects::decode(current);
+            let old = info.decode(current);
             let mut new = compute(Some(&old))?;
             self.prepare_update(info, part, &mut new, &old)?;
             Ok(new)
@@ -352,12 +352,12 @@ impl Registry {
                         return Err(ApiError::invalid(&info.group, &info.kind, name, causes).into());
                     }
                 }
-                Ok(encode_checked(&new)?)
+                Ok(encode_checked(info, &new)?)
             },
         )
         .await
         .map_err(|e| e.into_api(info, name))?;
-        let mut obj = objects::decode(&outcome.kv);
+        let mut obj = info.decode(&outcome.kv);
         if outcome.written && ready_to_delete(info, &obj) {
             match self
                 .storage
@@ -466,8 +466,19 @@ impl Registry {
             let Some(kv) = kv else {
                 return Err(ApiError::not_found(&info.group, &info.plural, name));
             };
-            let mut obj = objects::decode(&kv);
+            let mut obj = info.decode(&kv);
             check_delete_preconditions(info, name, &obj, options)?;
+            if !objects::is_deleting(&obj) {
+                let mut finalizers = objects::finalizers(&obj);
+                for finalizer in strategy::finalizers_on_delete(info) {
+                    if !finalizers.iter().any(|f| f == finalizer) {
+                        finalizers.push(finalizer.to_string());
+                    }
+                }
+                if !finalizers.is_empty() {
+                    meta_mut(&mut obj).insert("finalizers".into(), json!(finalizers));
+                }
+            }
             if let Some(grace) = self.deletion_grace(info, &obj, options) {
                 if objects::is_deleting(&obj) {
                     if info.is("", "namespaces") {
@@ -497,7 +508,7 @@ impl Registry {
                 }
                 match self
                     .storage
-                    .update(&key, objects::encode(&obj), kv.mod_revision)
+                    .update(&key, info.encode(&obj), kv.mod_revision)
                     .await
                 {
                     Ok(kv) => {
@@ -613,7 +624,7 @@ impl Registry {
             revision = page.revision;
             let count = page.items.len();
             for (index, kv) in page.items.iter().enumerate() {
-                let obj = objects::decode(kv);
+                let obj = info.decode(kv);
                 if !matches(info, &obj, opts) {
                     continue;
                 }
@@ -704,7 +715,7 @@ fn check_delete_preconditions(
 }
 
 /// Whether `obj` passes the list's label and field selectors.
-pub fn matches(_info: &ResourceInfo, obj: &Value, opts: &ListOptions) -> bool {
+pub fn matches(info: &ResourceInfo, obj: &Value, opts: &ListOptions) -> bool {
     if let Some(labels) = &opts.labels
         && !labels.matches(&objects::labels(obj))
     {
@@ -714,7 +725,7 @@ pub fn matches(_info: &ResourceInfo, obj: &Value, opts: &ListOptions) -> bool {
         return fields.matches(|field| match field {
             "metadata.name" => Some(objects::name(obj).to_string()),
             "metadata.namespace" => Some(objects::namespace(obj).to_string()),
-            other => strategy::field_value(obj, other),
+            other => strategy::field_value(info, obj, other),
         });
     }
     true

@@ -86,7 +86,32 @@ impl ResourceInfo {
     /// The storage key prefix under the store prefix, upstream's layout: `/configmaps/`,
     /// `/deployments/` (apps resources are not group-qualified upstream unless they clash).
     pub fn key_prefix(&self) -> String {
-        format!("/{}/", storage_resource_name(&self.group, &self.plural))
+        match &self.codec {
+            Codec::Builtin(_) => format!("/{}/", storage_resource_name(&self.group, &self.plural)),
+            // Upstream keys custom resources by group and plural.
+            Codec::Custom(_) => format!("/{}/{}/", self.group, self.plural),
+        }
+    }
+
+    /// Decodes a stored object as this resource serves it.
+    pub fn decode(&self, kv: &den_storage::KeyValue) -> Value {
+        let mut obj = crate::objects::decode(kv);
+        if let Codec::Custom(custom) = &self.codec {
+            custom.from_storage(&mut obj);
+        }
+        obj
+    }
+
+    /// Encodes an object for storage.
+    pub fn encode(&self, obj: &Value) -> bytes::Bytes {
+        match &self.codec {
+            Codec::Builtin(_) => crate::objects::encode(obj),
+            Codec::Custom(custom) => {
+                let mut stored = obj.clone();
+                custom.to_storage(&mut stored);
+                crate::objects::encode(&stored)
+            }
+        }
     }
 }
 
@@ -373,6 +398,13 @@ impl ResourceTable {
 
     pub fn builtin() -> Self {
         Self::new(builtin_resources())
+    }
+
+    /// This table plus `extra` (the entries are shared, not copied).
+    pub fn extended(&self, extra: Vec<ResourceInfo>) -> Self {
+        let mut resources = self.resources.clone();
+        resources.extend(extra.into_iter().map(Arc::new));
+        Self { resources }
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceInfo>> {

@@ -9,13 +9,61 @@ use serde_json::{Value, json};
 use crate::handlers::{ResourceRequest, apply_patch, decode_body, json_response, read_body};
 use crate::objects;
 use crate::registry::{OPTIMISTIC_LOCK, Part};
+use crate::resources::{Codec, ResourceInfo};
 use crate::server::ApiServer;
 
 const SCALE_DEFINITION: &str = "io.k8s.api.autoscaling.v1.Scale";
 
+/// Where a kind keeps its replicas: built-in workloads in `spec.replicas`/`status.replicas`,
+/// custom resources where their CRD's scale subresource says.
+struct ScalePaths {
+    spec_replicas: String,
+    status_replicas: String,
+    /// A custom resource's serialized label selector.
+    label_selector: Option<String>,
+}
+
+/// `.spec.replicas` → `/spec/replicas`.
+fn pointer(path: &str) -> String {
+    format!("/{}", path.trim_start_matches('.').replace('.', "/"))
+}
+
+impl ScalePaths {
+    fn of(info: &ResourceInfo) -> Self {
+        match &info.codec {
+            Codec::Custom(custom) if custom.scale.is_some() => {
+                let scale = custom.scale.as_ref().expect("checked above");
+                ScalePaths {
+                    spec_replicas: pointer(&scale.spec_replicas),
+                    status_replicas: pointer(&scale.status_replicas),
+                    label_selector: scale.label_selector.as_deref().map(pointer),
+                }
+            }
+            _ => ScalePaths {
+                spec_replicas: "/spec/replicas".into(),
+                status_replicas: "/status/replicas".into(),
+                label_selector: None,
+            },
+        }
+    }
+}
+
 /// The Scale of a workload object.
-fn scale_of(obj: &Value) -> Value {
-    let selector = match obj.pointer("/spec/selector") {
+fn scale_of(obj: &Value, paths: &ScalePaths) -> Value {
+    let selector = match (&paths.label_selector, obj.pointer("/spec/selector")) {
+        (Some(path), _) => obj
+            .pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        (None, selector) => workload_selector(selector),
+    };
+    scale_view(obj, paths, selector)
+}
+
+/// A workload's `spec.selector` in its string form.
+fn workload_selector(selector: Option<&Value>) -> String {
+    match selector {
         Some(sel) if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() => {
             LabelSelector::from_label_selector_json(sel)
                 .map(|s| s.to_string())
@@ -31,7 +79,10 @@ fn scale_of(obj: &Value) -> Value {
             pairs.join(",")
         }
         _ => String::new(),
-    };
+    }
+}
+
+fn scale_view(obj: &Value, paths: &ScalePaths, selector: String) -> Value {
     let meta = obj.get("metadata").cloned().unwrap_or_default();
     let mut metadata = json!({});
     for field in [
@@ -45,8 +96,8 @@ fn scale_of(obj: &Value) -> Value {
             metadata[field] = v.clone();
         }
     }
-    let mut status =
-        json!({"replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0)});
+    let replicas = |path: &str| obj.pointer(path).and_then(Value::as_i64).unwrap_or(0);
+    let mut status = json!({ "replicas": replicas(&paths.status_replicas) });
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
@@ -54,7 +105,7 @@ fn scale_of(obj: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)},
+        "spec": { "replicas": replicas(&paths.spec_replicas) },
         "status": status,
     })
 }
@@ -67,9 +118,10 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     let info = &req.info;
     let (ns, name) = (req.request.namespace.as_str(), req.request.name.as_str());
+    let paths = ScalePaths::of(info);
     if *method == Method::GET {
         let obj = server.registry.get(info, ns, name).await?;
-        return Ok(json_response(StatusCode::OK, &scale_of(&obj)));
+        return Ok(json_response(StatusCode::OK, &scale_of(&obj, &paths)));
     }
     let is_patch = match *method {
         Method::PUT => false,
@@ -91,7 +143,7 @@ pub async fn handle(
             let Some(old) = current else {
                 return Err(ApiError::not_found(&info.group, &info.plural, name));
             };
-            let current_scale = scale_of(old);
+            let current_scale = scale_of(old, &paths);
             let scale = if is_patch {
                 apply_patch(
                     &server.openapi,
@@ -130,9 +182,29 @@ pub async fn handle(
                 })?,
             };
             let mut new = old.clone();
-            new["spec"]["replicas"] = json!(replicas);
+            match new.pointer_mut(&paths.spec_replicas) {
+                Some(slot) => *slot = json!(replicas),
+                None => set_pointer(&mut new, &paths.spec_replicas, json!(replicas)),
+            }
             Ok(new)
         })
         .await?;
-    Ok(json_response(StatusCode::OK, &scale_of(&updated)))
+    Ok(json_response(StatusCode::OK, &scale_of(&updated, &paths)))
+}
+
+/// Sets `value` at a JSON pointer, creating the objects on the way.
+fn set_pointer(obj: &mut Value, pointer: &str, value: Value) {
+    let mut current = obj;
+    let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !current.is_object() {
+            *current = json!({});
+        }
+        let map = current.as_object_mut().expect("made an object above");
+        if i + 1 == parts.len() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        current = map.entry(part.to_string()).or_insert_with(|| json!({}));
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::negotiation;
 use crate::openapi::OpenApi;
 use crate::registry::Registry;
-use crate::resources::ResourceTable;
+use crate::resources::{ResourceInfo, ResourceTable};
 use crate::{bootstrap, discovery};
 
 const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
@@ -108,7 +108,10 @@ impl ServiceRange {
 
 pub struct ApiServer {
     pub registry: Registry,
-    pub resources: ResourceTable,
+    /// The built-in kinds; custom resources are added to these.
+    builtin: ResourceTable,
+    /// What is served now: swapped whole when CustomResourceDefinitions change.
+    resources: RwLock<Arc<ResourceTable>>,
     pub openapi: OpenApi,
     pub metrics: Metrics,
     pub service_range: ServiceRange,
@@ -183,7 +186,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         registry: Registry {
             storage: storage.clone(),
         },
-        resources,
+        resources: RwLock::new(Arc::new(resources.extended(Vec::new()))),
+        builtin: resources,
         openapi,
         metrics: Metrics::default(),
         service_range,
@@ -191,6 +195,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         tokens,
     });
     bootstrap::ensure_builtin_objects(&server).await?;
+    crate::crd_controller::start(server.clone()).await?;
     den_storage::compactor::spawn_compactor(storage, config.compaction_interval);
 
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&pki)?));
@@ -360,6 +365,17 @@ fn authorize(user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
 }
 
 impl ApiServer {
+    /// A snapshot of the served resources.
+    pub fn resources(&self) -> Arc<ResourceTable> {
+        self.resources.read().expect("resource table lock").clone()
+    }
+
+    /// Serves the built-in kinds plus `custom`, replacing the custom resources served before.
+    pub fn set_custom_resources(&self, custom: Vec<ResourceInfo>) {
+        let table = Arc::new(self.builtin.extended(custom));
+        *self.resources.write().expect("resource table lock") = table;
+    }
+
     fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -390,7 +406,7 @@ impl ApiServer {
         body: Body,
     ) -> Result<Response<Body>, ApiError> {
         let Some(info) = self
-            .resources
+            .resources()
             .get(&request.api_group, &request.api_version, &request.resource)
             .cloned()
         else {
@@ -423,25 +439,26 @@ impl ApiServer {
             [] => ok(json!({"paths": self.paths()})),
             ["api"] => match aggregated {
                 Some(v) => Ok(aggregated_response(
-                    discovery::aggregated(&self.resources, true, v),
+                    discovery::aggregated(&self.resources(), true, v),
                     v,
                 )),
                 None => ok(discovery::api_versions(&self.address.to_string())),
             },
             ["apis"] => match aggregated {
                 Some(v) => Ok(aggregated_response(
-                    discovery::aggregated(&self.resources, false, v),
+                    discovery::aggregated(&self.resources(), false, v),
                     v,
                 )),
-                None => ok(discovery::group_list(&self.resources)),
+                None => ok(discovery::group_list(&self.resources())),
             },
             ["api", version] => {
-                discovery::resource_list(&self.resources, "", version).map_or_else(not_found, ok)
+                discovery::resource_list(&self.resources(), "", version).map_or_else(not_found, ok)
             }
-            ["apis", group] => discovery::group(&self.resources, group).map_or_else(not_found, ok),
-            ["apis", group, version] => {
-                discovery::resource_list(&self.resources, group, version).map_or_else(not_found, ok)
+            ["apis", group] => {
+                discovery::group(&self.resources(), group).map_or_else(not_found, ok)
             }
+            ["apis", group, version] => discovery::resource_list(&self.resources(), group, version)
+                .map_or_else(not_found, ok),
             ["version"] => ok(version_info()),
             ["healthz" | "livez" | "readyz", ..] => self.health(&segments, query).await,
             ["metrics"] => Ok(Response::builder()
@@ -486,7 +503,7 @@ impl ApiServer {
             "/api/v1".to_string(),
             "/apis".to_string(),
         ];
-        for (group, version) in self.resources.group_versions() {
+        for (group, version) in self.resources().group_versions() {
             if !group.is_empty() {
                 paths.push(format!("/apis/{group}"));
                 paths.push(format!("/apis/{group}/{version}"));
@@ -560,7 +577,7 @@ impl ApiServer {
     /// Allocates a Service's ClusterIP (and node ports) and fills upstream's defaults.
     pub async fn allocate_service_addresses(&self, svc: &mut Value) -> Result<(), ApiError> {
         let services = self
-            .resources
+            .resources()
             .get("", "v1", "services")
             .cloned()
             .expect("services are built in");

@@ -6,10 +6,13 @@ use den_apimachinery::validation::{self, Cause};
 use serde_json::{Value, json};
 
 use crate::objects::{self, meta_mut};
-use crate::resources::ResourceInfo;
+use crate::resources::{Codec, ResourceInfo};
 
 /// Kinds whose `metadata.generation` upstream sets to 1 on create and bumps on spec changes.
 pub fn tracks_generation(info: &ResourceInfo) -> bool {
+    if matches!(info.codec, Codec::Custom(_)) {
+        return true;
+    }
     matches!(
         (info.group.as_ref(), info.plural.as_ref()),
         ("apps", _)
@@ -126,19 +129,40 @@ fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
     }
 }
 
-/// Validation common to every kind: object metadata with the kind's name rule.
+/// Object metadata with the kind's name rule, then what the kind itself requires.
 pub fn validate(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
     let rule = name_rule(info);
-    validation::validate_object_meta(
+    let mut causes = validation::validate_object_meta(
         obj.get("metadata").unwrap_or(&Value::Null),
         info.namespaced,
         rule,
-    )
+    );
+    match &info.codec {
+        Codec::Custom(custom) => causes.extend(custom.validate(obj)),
+        Codec::Builtin(_) if info.is("apiextensions.k8s.io", "customresourcedefinitions") => {
+            causes.extend(crate::crd::validate_crd(obj));
+        }
+        Codec::Builtin(_) => {}
+    }
+    causes
+}
+
+/// Finalizers a delete adds before the object may go: a CRD's custom resources are
+/// deleted first.
+pub fn finalizers_on_delete(info: &ResourceInfo) -> &'static [&'static str] {
+    if info.is("apiextensions.k8s.io", "customresourcedefinitions") {
+        &[crate::crd::CLEANUP_FINALIZER]
+    } else {
+        &[]
+    }
 }
 
 /// Fields a field selector may name for this kind, besides `metadata.name`/`metadata.namespace`.
-pub fn selectable_fields(info: &ResourceInfo) -> &'static [&'static str] {
-    match (info.group.as_ref(), info.plural.as_ref()) {
+pub fn selectable_fields(info: &ResourceInfo) -> Vec<String> {
+    if let Codec::Custom(custom) = &info.codec {
+        return custom.selectable_fields.clone();
+    }
+    let fields: &[&str] = match (info.group.as_ref(), info.plural.as_ref()) {
         ("", "pods") => &[
             "spec.nodeName",
             "spec.restartPolicy",
@@ -171,11 +195,15 @@ pub fn selectable_fields(info: &ResourceInfo) -> &'static [&'static str] {
         ("batch", "jobs") => &["status.successful"],
         ("certificates.k8s.io", "certificatesigningrequests") => &["spec.signerName"],
         _ => &[],
-    }
+    };
+    fields.iter().map(|f| f.to_string()).collect()
 }
 
 /// The value of a selectable field, as upstream's field set renders it.
-pub fn field_value(obj: &Value, field: &str) -> Option<String> {
+pub fn field_value(info: &ResourceInfo, obj: &Value, field: &str) -> Option<String> {
+    if let Codec::Custom(custom) = &info.codec {
+        return custom.field_value(obj, field);
+    }
     let value = match field {
         "source" => obj.pointer("/source/component"),
         "status.podIPs" => obj.pointer("/status/podIPs/0/ip"),

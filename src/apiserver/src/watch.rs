@@ -272,8 +272,8 @@ impl WatchStream {
         let revision = event.revision();
         self.last = revision;
         let info = self.encoder.info.clone();
-        let current = objects::decode(&event.kv);
-        let previous = event.prev.as_ref().map(objects::decode);
+        let current = info.decode(&event.kv);
+        let previous = event.prev.as_ref().map(|kv| info.decode(kv));
         let matches = |obj: &Value| registry::matches(&info, obj, &self.opts);
         let (event_type, mut obj) = match event.event_type {
             EventType::Deleted => (matches(&current).then_some("DELETED"), current),

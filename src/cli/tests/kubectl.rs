@@ -45,6 +45,7 @@ scenarios!(
     errors_match_upstream_wording,
     explain_prints_upstream_descriptions,
     client_side_apply_set_image_rollout_restart_and_diff_patch_strategically,
+    custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up,
 );
 
 fn write_file(den: &Den, name: &str, content: &str) -> String {
@@ -878,5 +879,190 @@ fn client_side_apply_set_image_rollout_restart_and_diff_patch_strategically(den:
     assert_eq!(
         get("{.spec.template.spec.containers[1].image}"),
         "nginx:1.28"
+    );
+}
+
+const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
+    additionalPrinterColumns:
+    - {name: Color, type: string, jsonPath: .spec.color}
+    - {name: Replicas, type: integer, jsonPath: .spec.replicas}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              color: {type: string, enum: [red, blue], default: red}
+              replicas: {type: integer, maximum: 10}
+          status:
+            type: object
+            properties:
+              replicas: {type: integer}
+  - name: v1beta1
+    served: true
+    storage: false
+    deprecated: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+";
+
+fn custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up(den: &Den, k: &Path) {
+    let crd = write_file(den, "crd.yaml", WIDGET_CRD);
+    ok(den.kubectl(k, &["apply", "-f", &crd]));
+    ok(den.kubectl(
+        k,
+        &[
+            "wait",
+            "--for",
+            "condition=established",
+            "crd/widgets.example.com",
+            "--timeout=20s",
+        ],
+    ));
+    let resources = eventually(den, k, &["api-resources", "--api-group=example.com"]);
+    assert!(
+        resources
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["widgets", "wd", "example.com/v1", "true", "Widget"]),
+        "{resources}"
+    );
+
+    let widget = write_file(
+        den,
+        "w.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  replicas: 2\n  extra: 1\n",
+    );
+    let err = fails(den.kubectl(k, &["apply", "-f", &widget]));
+    assert!(
+        err.contains("strict decoding error: unknown field \"spec.extra\""),
+        "{err}"
+    );
+    ok(den.kubectl(k, &["apply", "-f", &widget, "--validate=false"]));
+    let obj: serde_json::Value =
+        serde_json::from_str(&ok(den.kubectl(k, &["get", "widget", "w1", "-o", "json"]))).unwrap();
+    assert_eq!(
+        obj["spec"],
+        serde_json::json!({"color": "red", "replicas": 2}),
+        "pruned and defaulted"
+    );
+    assert_eq!(obj["metadata"]["generation"], 1);
+
+    let table = ok(den.kubectl(k, &["get", "wd"]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "COLOR", "REPLICAS", "AGE"]);
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..3], ["w1", "red", "2"]);
+
+    assert_eq!(
+        ok(den.kubectl(k, &["scale", "widget", "w1", "--replicas=4"])),
+        "widget.example.com/w1 scaled\n"
+    );
+    assert_eq!(
+        ok(den.kubectl(k, &["get", "wd", "w1", "-o", "jsonpath={.spec.replicas}"])),
+        "4"
+    );
+
+    let err = fails(den.kubectl(
+        k,
+        &[
+            "patch",
+            "wd",
+            "w1",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"replicas":20}}"#,
+        ],
+    ));
+    assert!(err.contains("The Widget \"w1\" is invalid: spec.replicas: Invalid value: 20: spec.replicas in body should be less than or equal to 10"), "{err}");
+    let err = fails(den.kubectl(
+        k,
+        &[
+            "patch",
+            "wd",
+            "w1",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"color":"green"}}"#,
+        ],
+    ));
+    assert!(
+        err.contains(
+            "spec.color: Unsupported value: \"green\": supported values: \"red\", \"blue\""
+        ),
+        "{err}"
+    );
+    let err = fails(den.kubectl(
+        k,
+        &[
+            "patch",
+            "wd",
+            "w1",
+            "--type",
+            "strategic",
+            "-p",
+            r#"{"spec":{"color":"blue"}}"#,
+        ],
+    ));
+    assert!(
+        err.contains("UnsupportedMediaType") || err.contains("unknown format"),
+        "{err}"
+    );
+
+    // The second version serves the same object, converted by apiVersion, with a warning.
+    let out = den.kubectl(
+        k,
+        &[
+            "get",
+            "widgets.v1beta1.example.com",
+            "w1",
+            "-o",
+            "jsonpath={.apiVersion}",
+        ],
+    );
+    assert_eq!(stdout(&out), "example.com/v1beta1");
+    assert!(
+        common::stderr(&out).contains("example.com/v1beta1 Widget is deprecated"),
+        "{}",
+        common::stderr(&out)
+    );
+
+    assert_eq!(
+        ok(den.kubectl(k, &["delete", "crd", "widgets.example.com"])),
+        "customresourcedefinition.apiextensions.k8s.io \"widgets.example.com\" deleted\n"
+    );
+    let err = fails(den.kubectl(k, &["get", "crd", "widgets.example.com"]));
+    assert!(err.contains("not found"), "{err}");
+    let err = fails(den.kubectl(k, &["get", "widgets.example.com"]));
+    assert!(
+        err.contains("the server doesn't have a resource type")
+            || err.contains("could not find the requested resource"),
+        "{err}"
     );
 }

@@ -86,6 +86,10 @@ pub struct CacherConfig {
     pub consistent_read_timeout: Duration,
     /// How long the cache waits for in-flight events before confirming a store revision.
     pub progress_settle: Duration,
+    /// Serve consistent lists from memory. Exact only for stores that publish a write's
+    /// event before acknowledging it (the embedded one); for etcd, whose watch progress the
+    /// trait cannot confirm, consistent lists go to the store, as upstream did before 1.31.
+    pub consistent_reads_from_cache: bool,
 }
 
 impl Default for CacherConfig {
@@ -96,6 +100,7 @@ impl Default for CacherConfig {
             dispatch_budget: Duration::from_millis(10),
             consistent_read_timeout: Duration::from_secs(3),
             progress_settle: Duration::from_millis(1),
+            consistent_reads_from_cache: true,
         }
     }
 }
@@ -232,7 +237,7 @@ impl Backend for Cacher {
         let Some(cache) = self.cache_for(prefix) else {
             return self.inner.list(prefix, start_after, limit, revision).await;
         };
-        if revision == 0 {
+        if revision == 0 && self.config.consistent_reads_from_cache {
             let target = self.inner.current_revision().await?;
             if cache.wait_current(target).await {
                 return Ok(read(&cache.state).list(prefix, start_after, limit));

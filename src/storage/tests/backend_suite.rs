@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use den_storage::cacher::Cacher;
+use den_storage::cacher::{Cacher, CacherConfig};
 use den_storage::embedded::EmbeddedBackend;
 use den_storage::etcd::EtcdBackend;
 use den_storage::{
@@ -94,10 +94,15 @@ const CACHED_PREFIXES: &[&str] = &[
     "/elsewhere/",
 ];
 
-/// The fixture's backend behind a watch cache.
-async fn cached(fixture: Option<Fixture>) -> Option<Fixture> {
+/// The fixture's backend behind a watch cache; consistent lists come from memory only where
+/// that is exact (see `CacherConfig::consistent_reads_from_cache`).
+async fn cached(fixture: Option<Fixture>, consistent_reads_from_cache: bool) -> Option<Fixture> {
     let fixture = fixture?;
-    let cacher = Cacher::new(fixture.backend.clone());
+    let config = CacherConfig {
+        consistent_reads_from_cache,
+        ..CacherConfig::default()
+    };
+    let cacher = Cacher::with_config(fixture.backend.clone(), config);
     for prefix in CACHED_PREFIXES {
         cacher.register(prefix).await;
     }
@@ -131,7 +136,7 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let fixture = super::cached(super::embedded().await)
+                    let fixture = super::cached(super::embedded().await, true)
                         .await
                         .expect("embedded fixture");
                     super::$case(fixture.backend.clone()).await;
@@ -142,7 +147,7 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(fixture) = super::cached(super::etcd().await).await else {
+                    let Some(fixture) = super::cached(super::etcd().await, false).await else {
                         return;
                     };
                     super::$case(fixture.backend.clone()).await;
