@@ -143,6 +143,9 @@ async fn reconcile(server: &ApiServer) -> anyhow::Result<(i64, bool)> {
         }
         served.extend(resources);
     }
+    for resource in &served {
+        server.cacher.register(&resource.key_prefix()).await;
+    }
     server.set_custom_resources(served);
     Ok((page.revision, pending))
 }

@@ -10,6 +10,7 @@ use axum::body::Body;
 use den_apimachinery::request_info::{RequestInfo, parse_request_info};
 use den_apimachinery::status::ApiError;
 use den_storage::Backend;
+use den_storage::cacher::{Cacher, CacherConfig};
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -108,6 +109,8 @@ impl ServiceRange {
 
 pub struct ApiServer {
     pub registry: Registry,
+    /// The watch cache in front of the store (`registry.storage` is this cacher).
+    pub cacher: Arc<Cacher>,
     /// The built-in kinds; custom resources are added to these.
     builtin: ResourceTable,
     /// What is served now: swapped whole when CustomResourceDefinitions change.
@@ -158,7 +161,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
 
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let storage: Arc<dyn Backend> = if config.etcd_servers.is_empty() {
+    let store: Arc<dyn Backend> = if config.etcd_servers.is_empty() {
         let path = config.data_dir.join("den.redb");
         Arc::new(den_storage::embedded::EmbeddedBackend::open(&path)?)
     } else {
@@ -167,6 +170,16 @@ pub async fn start(config: Config) -> Result<RunningServer> {
                 .await?,
         )
     };
+    // The watch cache serves lists and watches from memory. Consistent lists come from it
+    // only on the embedded store, which publishes a write's event before acknowledging it.
+    let cacher = Cacher::with_config(
+        store,
+        CacherConfig {
+            consistent_reads_from_cache: config.etcd_servers.is_empty(),
+            ..CacherConfig::default()
+        },
+    );
+    let storage: Arc<dyn Backend> = cacher.clone();
     let pki = Pki::load_or_create(&config.data_dir.join("pki"), config.bind_address)?;
     let host = if config.bind_address.is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -181,11 +194,17 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
     let resources = ResourceTable::builtin();
+    futures::future::join_all(resources.iter().map(|r| {
+        let (cacher, prefix) = (cacher.clone(), r.key_prefix());
+        async move { cacher.register(&prefix).await }
+    }))
+    .await;
     let openapi = OpenApi::new(&resources);
     let server = Arc::new(ApiServer {
         registry: Registry {
             storage: storage.clone(),
         },
+        cacher,
         resources: RwLock::new(Arc::new(resources.extended(Vec::new()))),
         builtin: resources,
         openapi,
