@@ -1,0 +1,699 @@
+//! The scenarios against a Kubernetes API server, over one shared `kube::Client`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{
+    ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    WatchEvent, WatchParams,
+};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::DynamicResourceScope;
+use kube::{Api, Client, Resource};
+use serde_json::json;
+
+use crate::pool;
+use crate::report::{Row, Samples};
+
+/// The kinds objects can be made of; both carry `data` of the requested size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    #[value(alias = "configmaps", alias = "cm")]
+    Configmap,
+    #[value(alias = "secrets")]
+    Secret,
+}
+
+impl Kind {
+    fn resource(self) -> ApiResource {
+        let kind = match self {
+            Kind::Configmap => "ConfigMap",
+            Kind::Secret => "Secret",
+        };
+        ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind))
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Configmap => "configmaps",
+            Kind::Secret => "secrets",
+        }
+    }
+}
+
+/// Connects with `path`, or as kubectl would (`$KUBECONFIG`, ~/.kube/config, in-cluster).
+pub async fn connect(path: Option<&Path>) -> Result<Client> {
+    let config = match path {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Where the load goes and what it is made of.
+#[derive(Clone)]
+pub struct Target {
+    pub client: Client,
+    pub namespace: String,
+    pub kind: Kind,
+    /// Bytes of `data` in every object written.
+    pub size: usize,
+    resource: ApiResource,
+}
+
+impl Target {
+    pub fn new(client: Client, namespace: &str, kind: Kind, size: usize) -> Target {
+        Target {
+            client,
+            namespace: namespace.to_string(),
+            kind,
+            size,
+            resource: kind.resource(),
+        }
+    }
+
+    fn api(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &self.resource)
+    }
+
+    /// The same objects decoded to their metadata only: watchers skip the data.
+    fn slim_api(&self) -> Api<Slim> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &self.resource)
+    }
+
+    /// An object named `name` with `labels` and `size` bytes of data; `salt` varies the data.
+    fn object(&self, name: &str, labels: &[(&str, &str)], salt: usize) -> DynamicObject {
+        let mut obj = DynamicObject::new(name, &self.resource)
+            .within(&self.namespace)
+            .data(json!({ "data": { "payload": payload(self.size, salt) } }));
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        obj.metadata.labels = Some(labels);
+        obj
+    }
+
+    /// Creates the namespace unless it exists.
+    pub async fn ensure_namespace(&self) -> Result<()> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        if api.get_opt(&self.namespace).await?.is_some() {
+            return Ok(());
+        }
+        let ns: Namespace = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": { "name": self.namespace },
+        }))?;
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot create namespace {}", self.namespace)),
+        }
+    }
+}
+
+/// An object of which only the metadata is decoded (serde skips the rest unallocated), so
+/// a thousand watchers cost the load generator less CPU than the server under test.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct Slim {
+    metadata: ObjectMeta,
+}
+
+impl Resource for Slim {
+    type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// `size` characters of base64's alphabet (valid as a Secret's data too), varied by `salt`.
+fn payload(size: usize, salt: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let size = size.div_ceil(4) * 4;
+    let mut x = salt as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// The name of the `i`th object of a set.
+pub fn object_name(prefix: &str, i: usize) -> String {
+    format!("{prefix}-{i:06}")
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// Creates `count` objects named `prefix-NNNNNN` with `concurrency` clients.
+pub async fn create(
+    target: &Target,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    ignore_existing: bool,
+) -> Row {
+    let t = target.clone();
+    let prefix_owned = prefix.to_string();
+    let stored = Arc::new(AtomicUsize::new(0));
+    let stored_in = stored.clone();
+    let result = pool::run(count, concurrency, move |i| {
+        let api = t.api();
+        let obj = t.object(
+            &object_name(&prefix_owned, i),
+            &[("loadgen", &prefix_owned)],
+            i,
+        );
+        let stored = stored_in.clone();
+        async move {
+            match api.create(&PostParams::default(), &obj).await {
+                Ok(created) => {
+                    if i == 0 {
+                        stored.store(serde_json::to_vec(&created)?.len(), Ordering::Relaxed);
+                    }
+                    Ok(())
+                }
+                Err(e) if ignore_existing && is_conflict(&e) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
+    })
+    .await;
+    let bytes = stored.load(Ordering::Relaxed);
+    let note = if bytes > 0 {
+        format!(
+            "{count} {} of {}B data (~{bytes}B JSON), {concurrency} clients",
+            target.kind.plural(),
+            target.size
+        )
+    } else {
+        format!(
+            "{count} {} of {}B data, {concurrency} clients",
+            target.kind.plural(),
+            target.size
+        )
+    };
+    result.row("create").note(note)
+}
+
+/// `gets` GETs by name of random objects among `objects` named `prefix-NNNNNN`.
+pub async fn get(
+    target: &Target,
+    prefix: &str,
+    objects: usize,
+    gets: usize,
+    concurrency: usize,
+) -> Row {
+    let api = target.api();
+    let prefix = prefix.to_string();
+    let objects = objects.max(1);
+    let result = pool::run(gets, concurrency, move |_| {
+        let api = api.clone();
+        let name = object_name(&prefix, rand::random_range(0..objects));
+        async move {
+            api.get(&name).await?;
+            Ok(())
+        }
+    })
+    .await;
+    result.row("get").note(format!(
+        "random of {objects} by name, {concurrency} clients"
+    ))
+}
+
+/// Lists the whole namespace `repeat` times, in one request or in pages of `limit`.
+pub async fn list(target: &Target, limit: Option<u32>, repeat: usize, concurrency: usize) -> Row {
+    let api = target.api();
+    let items = Arc::new(AtomicUsize::new(0));
+    let pages = Arc::new(AtomicUsize::new(0));
+    let (items_in, pages_in) = (items.clone(), pages.clone());
+    let result = pool::run(repeat, concurrency, move |_| {
+        let api = api.clone();
+        let (items, pages) = (items_in.clone(), pages_in.clone());
+        async move {
+            let mut token: Option<String> = None;
+            let (mut n, mut p) = (0, 0);
+            loop {
+                let mut lp = ListParams::default();
+                if let Some(limit) = limit {
+                    lp = lp.limit(limit);
+                }
+                if let Some(token) = &token {
+                    lp = lp.continue_token(token);
+                }
+                let page = api.list(&lp).await?;
+                n += page.items.len();
+                p += 1;
+                token = page.metadata.continue_.filter(|t| !t.is_empty());
+                if token.is_none() {
+                    break;
+                }
+                if limit.is_none() {
+                    bail!("a list without limit returned a continue token");
+                }
+            }
+            items.store(n, Ordering::Relaxed);
+            pages.store(p, Ordering::Relaxed);
+            Ok(())
+        }
+    })
+    .await;
+    let (n, p) = (items.load(Ordering::Relaxed), pages.load(Ordering::Relaxed));
+    let secs = result.elapsed.as_secs_f64();
+    let ops = result.samples.len();
+    let items_per_sec = if secs > 0.0 {
+        (ops * n) as f64 / secs
+    } else {
+        0.0
+    };
+    let (scenario, pagination) = match limit {
+        Some(l) => (format!("list limit={l}"), format!(" in {p} pages")),
+        None => ("list".to_string(), String::new()),
+    };
+    result.row(&scenario).note(format!(
+        "{n} items{pagination} per list, {items_per_sec:.0} items/s"
+    ))
+}
+
+/// `watchers` watches of one label selector, then a burst of `writes` creates that they all
+/// see; a delivery's delay is its receipt minus the acknowledgment of the write behind it.
+pub async fn watch(
+    target: &Target,
+    run_id: &str,
+    watchers: usize,
+    writes: usize,
+    concurrency: usize,
+    timeout: Duration,
+) -> Result<Row> {
+    let api = target.api();
+    let selector_value = format!("w{run_id}");
+    let selector = format!("loadgen-watch={selector_value}");
+    let name_prefix = format!("lgw-{run_id}");
+
+    // The watches start at the resourceVersion of this acknowledged create.
+    let marker = target.object(
+        &format!("{name_prefix}-marker"),
+        &[("loadgen-watch", &format!("{selector_value}-marker"))],
+        0,
+    );
+    let marker = api
+        .create(&PostParams::default(), &marker)
+        .await
+        .context("cannot create the watch marker")?;
+    let start_rv = marker
+        .metadata
+        .resource_version
+        .context("the created marker has no resourceVersion")?;
+
+    let deadline = tokio::time::Instant::now() + timeout;
+    let barrier = Arc::new(tokio::sync::Barrier::new(watchers + 1));
+    let setup = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..watchers {
+        let w = Watcher {
+            api: target.slim_api(),
+            selector: selector.clone(),
+            rv: start_rv.clone(),
+            name_prefix: format!("{name_prefix}-"),
+            want: writes,
+            deadline,
+        };
+        let barrier = barrier.clone();
+        tasks.spawn(w.run(barrier));
+    }
+    // Every watch is established (or has failed) before the first write.
+    if tokio::time::timeout(timeout, barrier.wait()).await.is_err() {
+        bail!("the watches were not established within {timeout:?}");
+    }
+    let setup = setup.elapsed();
+
+    let acks: Arc<Vec<OnceLock<Instant>>> =
+        Arc::new((0..writes).map(|_| OnceLock::new()).collect());
+    let burst_start = Instant::now();
+    let (t, acks_in, prefix_in, sel_in) = (
+        target.clone(),
+        acks.clone(),
+        name_prefix.clone(),
+        selector_value.clone(),
+    );
+    let written = pool::run(writes, concurrency, move |i| {
+        let api = t.api();
+        let obj = t.object(
+            &object_name(&prefix_in, i),
+            &[("loadgen-watch", &sel_in)],
+            i,
+        );
+        let acks = acks_in.clone();
+        async move {
+            api.create(&PostParams::default(), &obj).await?;
+            let _ = acks[i].set(Instant::now());
+            Ok(())
+        }
+    })
+    .await;
+
+    let mut delays = Samples::with_capacity(watchers * writes);
+    let mut delivered = 0u64;
+    // Deliveries that arrived before the write's acknowledgment count as a delay of 0.
+    let mut early = 0u64;
+    let mut last = burst_start;
+    let mut watch_errors = 0u64;
+    let mut first_watch_error = None;
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.unwrap_or_else(|e| WatchOutcome {
+            receipts: Vec::new(),
+            error: Some(e.to_string()),
+        });
+        if let Some(e) = outcome.error {
+            watch_errors += 1;
+            first_watch_error.get_or_insert(e);
+        }
+        for (i, at) in outcome.receipts {
+            delivered += 1;
+            last = last.max(at);
+            if let Some(ack) = acks[i].get() {
+                if at < *ack {
+                    early += 1;
+                }
+                delays.push(at.saturating_duration_since(*ack));
+            }
+        }
+    }
+    let expected = (watchers * written.samples.len()) as u64;
+    let write_secs = written.elapsed.as_secs_f64();
+    let mut note = format!(
+        "{watchers} watchers x {writes} writes ({} clients, acked at {:.0}/s), setup {:.2}s",
+        concurrency,
+        written.samples.len() as f64 / write_secs.max(1e-9),
+        setup.as_secs_f64()
+    );
+    if early > 0 {
+        note.push_str(&format!(
+            ", {:.0}% arrived before the ack",
+            100.0 * early as f64 / delivered.max(1) as f64
+        ));
+    }
+    if delivered < expected {
+        note.push_str(&format!(", {} deliveries missing", expected - delivered));
+    }
+    if written.errors > 0 {
+        note.push_str(&format!(
+            ", {} writes failed: {}",
+            written.errors,
+            written.first_error.unwrap_or_default()
+        ));
+    }
+    Ok(Row::new("watch", delivered, last - burst_start, delays)
+        .note(note)
+        .errors(watch_errors, first_watch_error))
+}
+
+struct Watcher {
+    api: Api<Slim>,
+    selector: String,
+    rv: String,
+    name_prefix: String,
+    want: usize,
+    deadline: tokio::time::Instant,
+}
+
+struct WatchOutcome {
+    /// (index of the write, when its event arrived)
+    receipts: Vec<(usize, Instant)>,
+    error: Option<String>,
+}
+
+impl Watcher {
+    async fn run(mut self, barrier: Arc<tokio::sync::Barrier>) -> WatchOutcome {
+        let params = WatchParams::default()
+            .labels(&self.selector)
+            .timeout(290)
+            .disable_bookmarks();
+        let mut seen = vec![false; self.want];
+        let mut receipts = Vec::with_capacity(self.want);
+        let mut error = None;
+        let mut first = true;
+        while receipts.len() < self.want {
+            let stream = self.api.watch(&params, &self.rv).await;
+            if first {
+                barrier.wait().await;
+                first = false;
+            }
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(e) => {
+                    error = Some(format!("watch: {e}"));
+                    if tokio::time::Instant::now() >= self.deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut stream = std::pin::pin!(stream);
+            loop {
+                let event = match tokio::time::timeout_at(self.deadline, stream.next()).await {
+                    Err(_) => {
+                        error = Some(format!(
+                            "timed out with {} of {} events",
+                            receipts.len(),
+                            self.want
+                        ));
+                        return WatchOutcome { receipts, error };
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Err(e))) => {
+                        error = Some(format!("watch stream: {e}"));
+                        break;
+                    }
+                    Ok(Some(Ok(event))) => event,
+                };
+                let now = Instant::now();
+                match event {
+                    WatchEvent::Added(obj)
+                    | WatchEvent::Modified(obj)
+                    | WatchEvent::Deleted(obj) => {
+                        if let Some(rv) = obj.metadata.resource_version {
+                            self.rv = rv;
+                        }
+                        let index = obj
+                            .metadata
+                            .name
+                            .as_deref()
+                            .and_then(|n| n.strip_prefix(&self.name_prefix))
+                            .and_then(|n| n.parse::<usize>().ok());
+                        if let Some(i) = index.filter(|&i| i < self.want)
+                            && !seen[i]
+                        {
+                            seen[i] = true;
+                            receipts.push((i, now));
+                            if receipts.len() == self.want {
+                                return WatchOutcome { receipts, error };
+                            }
+                        }
+                    }
+                    WatchEvent::Bookmark(b) => self.rv = b.metadata.resource_version,
+                    WatchEvent::Error(status) => {
+                        error = Some(format!("watch error {}: {}", status.code, status.message));
+                        if status.code == 410 {
+                            return WatchOutcome { receipts, error };
+                        }
+                        break;
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= self.deadline {
+                break;
+            }
+        }
+        WatchOutcome { receipts, error }
+    }
+}
+
+#[derive(Default)]
+struct VerbStats {
+    samples: Samples,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+const VERBS: [&str; 5] = ["create", "get", "update", "delete", "list"];
+
+/// Mixed read/write churn for `duration` with `concurrency` clients: each client creates,
+/// reads, updates (merge patch) and deletes objects of its own, and lists pages of 100.
+pub async fn churn(
+    target: &Target,
+    run_id: &str,
+    duration: Duration,
+    concurrency: usize,
+) -> Vec<Row> {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..concurrency.max(1) {
+        let t = target.clone();
+        let prefix = format!("lgc-{run_id}-{worker}");
+        tasks.spawn(async move {
+            let api = t.api();
+            let mut stats: [VerbStats; 5] = Default::default();
+            let mut live: Vec<String> = Vec::new();
+            let mut next = 0usize;
+            while Instant::now() < deadline {
+                let roll = rand::random_range(0..100u32);
+                let verb = match roll {
+                    _ if live.len() < 4 => 0,
+                    0..20 => 0,
+                    20..55 => 1,
+                    55..75 => 2,
+                    75..85 => 3,
+                    _ => 4,
+                };
+                let began = Instant::now();
+                let result: Result<()> = match verb {
+                    0 => {
+                        let name = object_name(&prefix, next);
+                        next += 1;
+                        let obj = t.object(&name, &[("loadgen", &prefix)], next);
+                        let r = api.create(&PostParams::default(), &obj).await;
+                        if r.is_ok() {
+                            live.push(name);
+                        }
+                        r.map(drop).map_err(Into::into)
+                    }
+                    1 => {
+                        let name = &live[rand::random_range(0..live.len())];
+                        api.get(name).await.map(drop).map_err(Into::into)
+                    }
+                    2 => {
+                        let name = &live[rand::random_range(0..live.len())];
+                        let patch =
+                            json!({ "data": { "payload": payload(t.size, next + roll as usize) } });
+                        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                            .await
+                            .map(drop)
+                            .map_err(Into::into)
+                    }
+                    3 => {
+                        let name = live.swap_remove(rand::random_range(0..live.len()));
+                        api.delete(&name, &Default::default())
+                            .await
+                            .map(drop)
+                            .map_err(Into::into)
+                    }
+                    _ => api
+                        .list(&ListParams::default().limit(100))
+                        .await
+                        .map(drop)
+                        .map_err(Into::into),
+                };
+                let s = &mut stats[verb];
+                match result {
+                    Ok(()) => s.samples.push(began.elapsed()),
+                    Err(e) => {
+                        s.errors += 1;
+                        s.first_error.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+            }
+            stats
+        });
+    }
+    let mut total: [VerbStats; 5] = Default::default();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(stats) = joined {
+            for (t, s) in total.iter_mut().zip(stats) {
+                t.samples.extend(s.samples);
+                t.errors += s.errors;
+                if t.first_error.is_none() {
+                    t.first_error = s.first_error;
+                }
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    let mut all = VerbStats::default();
+    let mut rows = Vec::new();
+    for (verb, s) in VERBS.iter().zip(total) {
+        all.samples.extend(s.samples.clone());
+        all.errors += s.errors;
+        if all.first_error.is_none() {
+            all.first_error = s.first_error.clone();
+        }
+        let ops = s.samples.len() as u64;
+        rows.push(
+            Row::new(&format!("churn {verb}"), ops, elapsed, s.samples)
+                .errors(s.errors, s.first_error),
+        );
+    }
+    let ops = all.samples.len() as u64;
+    let head = Row::new("churn", ops, elapsed, all.samples)
+        .note(format!(
+            "{concurrency} clients for {:.0}s: 20% create, 35% get, 20% update, 10% delete, 15% list limit=100",
+            duration.as_secs_f64()
+        ))
+        .errors(all.errors, all.first_error);
+    std::iter::once(head).chain(rows).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_the_size_and_is_base64() {
+        let p = payload(1024, 7);
+        assert_eq!(p.len(), 1024);
+        assert!(p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_ne!(payload(1024, 7), payload(1024, 8));
+        assert_eq!(payload(1023, 1).len(), 1024);
+    }
+
+    #[test]
+    fn names_sort_by_index() {
+        assert_eq!(object_name("lg-ab", 42), "lg-ab-000042");
+    }
+}
