@@ -13,7 +13,10 @@ export CARGO_TERM_COLOR=never
 work="$(mktemp -d)"
 etcd_pid=""
 cleanup() {
-  [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+  if [ -n "$etcd_pid" ]; then
+    kill "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,5 +54,6 @@ set -e
 # One closing line for the whole run.
 passed=$(grep -Eo '[0-9]+ passed' "$work/test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$work/test.log" | awk '{s+=$1} END {print s+0}')
+echo "hack/test.sh took ${SECONDS}s" >&2
 echo "$passed passed, $failed failed"
 exit "$status"
