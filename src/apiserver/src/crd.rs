@@ -40,6 +40,8 @@ pub struct CustomResourceVersion {
     /// The version objects are stored in (`spec.versions[].storage`).
     pub storage_version: String,
     pub schema: Option<Structural>,
+    /// The version's `openAPIV3Schema` as written in the CRD, for published OpenAPI.
+    pub openapi_schema: Option<Value>,
     pub scale: Option<ScalePaths>,
     pub printer_columns: Vec<PrinterColumn>,
     /// Field paths (`spec.color`) usable in field selectors.
@@ -60,13 +62,16 @@ impl CustomResourceVersion {
         Ok((obj, pruned))
     }
 
-    /// Schema violations of `obj`, with upstream's field paths.
-    pub fn validate(&self, obj: &Value) -> Vec<Cause> {
+    /// Schema and CEL rule violations of `obj` (`old` on updates), with upstream's paths.
+    pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
         let Some(schema) = &self.schema else {
             return Vec::new();
         };
         let mut causes = schema::validate(obj, schema);
         causes.extend(schema::validate_list_sets_and_maps(obj, schema));
+        if causes.is_empty() {
+            causes.extend(schema::validate_cel(obj, old, schema));
+        }
         causes
     }
 
@@ -161,6 +166,7 @@ pub fn served_resources(crd: &Value) -> Vec<ResourceInfo> {
                 group: group.clone(),
                 version: str_at(v, "/name").to_string(),
                 storage_version: storage_version.clone(),
+                openapi_schema: v.pointer("/schema/openAPIV3Schema").cloned(),
                 schema: v
                     .pointer("/schema/openAPIV3Schema")
                     .and_then(|s| Structural::from_json(s).ok()),
@@ -372,11 +378,12 @@ fn validate_versions(crd: &Value) -> Vec<Cause> {
         for message in validation::is_dns1035_label(name) {
             causes.push(invalid(&format!("spec.versions[{i}].name"), name, &message));
         }
-        if let Some(s) = v.pointer("/schema/openAPIV3Schema")
-            && let Err(errors) =
-                Structural::from_json_at(s, &format!("spec.versions[{i}].schema.openAPIV3Schema"))
-        {
-            causes.extend(errors);
+        if let Some(s) = v.pointer("/schema/openAPIV3Schema") {
+            let path = format!("spec.versions[{i}].schema.openAPIV3Schema");
+            match Structural::from_json_at(s, &path) {
+                Ok(structural) => causes.extend(schema::compile_rules(&structural, &path)),
+                Err(errors) => causes.extend(errors),
+            }
         }
     }
     if versions

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod certs;
+pub mod conversion;
 pub mod crd;
 pub mod crd_controller;
 pub mod discovery;

@@ -253,7 +253,7 @@ impl Registry {
             meta.remove(field);
         }
         strategy::prepare_for_create(info, obj);
-        let causes = strategy::validate(info, obj);
+        let causes = strategy::validate(info, obj, None);
         if !causes.is_empty() {
             return Err(ApiError::invalid(
                 &info.group,
@@ -347,7 +347,7 @@ impl Registry {
                     meta.insert("creationTimestamp".into(), json!(objects::now_rfc3339()));
                     meta.insert("namespace".into(), json!(namespace));
                     strategy::prepare_for_create(info, &mut new);
-                    let causes = strategy::validate(info, &new);
+                    let causes = strategy::validate(info, &new, None);
                     if !causes.is_empty() {
                         return Err(ApiError::invalid(&info.group, &info.kind, name, causes).into());
                     }
@@ -436,7 +436,7 @@ impl Registry {
                 ));
             }
         }
-        let causes = strategy::validate(info, new);
+        let causes = strategy::validate(info, new, Some(old));
         if !causes.is_empty() {
             return Err(ApiError::invalid(
                 &info.group,

@@ -10,6 +10,8 @@ use k8s_openapi::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::{ClusterResourceScope, ListableResource, NamespaceResourceScope, Resource};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use crate::conversion::{self, Conversion};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -51,6 +53,8 @@ pub struct Builtin {
     /// The kind's schema name (`io.k8s.api.core.v1.ConfigMap`) and schema, for OpenAPI.
     pub schema_name: fn() -> Cow<'static, str>,
     pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// Set when this version is stored as another version of the kind.
+    pub conversion: Option<&'static Conversion>,
 }
 
 impl ResourceInfo {
@@ -87,6 +91,15 @@ impl ResourceInfo {
     /// `/deployments/` (apps resources are not group-qualified upstream unless they clash).
     pub fn key_prefix(&self) -> String {
         match &self.codec {
+            Codec::Builtin(Builtin {
+                conversion: Some(c),
+                ..
+            }) => {
+                format!(
+                    "/{}/",
+                    storage_resource_name(c.storage_group, c.storage_plural)
+                )
+            }
             Codec::Builtin(_) => format!("/{}/", storage_resource_name(&self.group, &self.plural)),
             // Upstream keys custom resources by group and plural.
             Codec::Custom(_) => format!("/{}/{}/", self.group, self.plural),
@@ -96,8 +109,13 @@ impl ResourceInfo {
     /// Decodes a stored object as this resource serves it.
     pub fn decode(&self, kv: &den_storage::KeyValue) -> Value {
         let mut obj = crate::objects::decode(kv);
-        if let Codec::Custom(custom) = &self.codec {
-            custom.from_storage(&mut obj);
+        match &self.codec {
+            Codec::Builtin(Builtin {
+                conversion: Some(c),
+                ..
+            }) => obj = (c.from_storage)(obj),
+            Codec::Builtin(_) => {}
+            Codec::Custom(custom) => custom.from_storage(&mut obj),
         }
         obj
     }
@@ -105,6 +123,10 @@ impl ResourceInfo {
     /// Encodes an object for storage.
     pub fn encode(&self, obj: &Value) -> bytes::Bytes {
         match &self.codec {
+            Codec::Builtin(Builtin {
+                conversion: Some(c),
+                ..
+            }) => crate::objects::encode(&(c.to_storage)(obj.clone())),
             Codec::Builtin(_) => crate::objects::encode(obj),
             Codec::Custom(custom) => {
                 let mut stored = obj.clone();
@@ -300,6 +322,19 @@ fn facts(group: &str, plural: &str) -> Facts {
     }
 }
 
+/// A built-in kind in a version stored as another version (see `conversion.rs`).
+fn converted<T>(conversion: &'static Conversion) -> ResourceInfo
+where
+    T: Resource + ListableResource + Serialize + DeserializeOwned + JsonSchema,
+    T::Scope: Scope,
+{
+    let mut info = builtin::<T>();
+    if let Codec::Builtin(b) = &mut info.codec {
+        b.conversion = Some(conversion);
+    }
+    info
+}
+
 fn builtin<T>() -> ResourceInfo
 where
     T: Resource + ListableResource + Serialize + DeserializeOwned + JsonSchema,
@@ -323,6 +358,7 @@ where
             canonicalize: |value| serde_json::to_value(serde_json::from_value::<T>(value)?),
             schema_name: T::schema_name,
             schema: T::json_schema,
+            conversion: None,
         }),
     }
 }
@@ -351,12 +387,15 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
         builtin::<apps::v1::Deployment>(),
         builtin::<apps::v1::ReplicaSet>(),
         builtin::<apps::v1::StatefulSet>(),
+        // v2 first: a group's first version is its preferred one, as upstream prefers v2.
         builtin::<autoscaling::v2::HorizontalPodAutoscaler>(),
+        converted::<autoscaling::v1::HorizontalPodAutoscaler>(&conversion::AUTOSCALING_V1),
         builtin::<batch::v1::CronJob>(),
         builtin::<batch::v1::Job>(),
         builtin::<certificates::v1::CertificateSigningRequest>(),
         builtin::<coordination::v1::Lease>(),
         builtin::<discovery::v1::EndpointSlice>(),
+        converted::<events::v1::Event>(&conversion::EVENTS_V1),
         builtin::<flowcontrol::v1::FlowSchema>(),
         builtin::<flowcontrol::v1::PriorityLevelConfiguration>(),
         builtin::<networking::v1::IngressClass>(),

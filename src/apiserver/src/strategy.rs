@@ -54,6 +54,13 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
             root.insert("type".into(), json!("Opaque"));
         }
         ("", "nodes") | ("", "events") => {}
+        ("autoscaling", "horizontalpodautoscalers") => {
+            let spec = root.entry("spec").or_insert_with(|| json!({}));
+            if spec.get("minReplicas").is_none() {
+                spec["minReplicas"] = json!(1);
+            }
+            root.remove("status");
+        }
         ("apps", "deployments" | "replicasets" | "statefulsets")
         | ("", "replicationcontrollers") => {
             let spec = root.entry("spec").or_insert_with(|| json!({}));
@@ -130,7 +137,8 @@ fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
 }
 
 /// Object metadata with the kind's name rule, then what the kind itself requires.
-pub fn validate(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
+/// `old` is the stored object on updates (CEL transition rules compare with it).
+pub fn validate(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     let rule = name_rule(info);
     let mut causes = validation::validate_object_meta(
         obj.get("metadata").unwrap_or(&Value::Null),
@@ -138,7 +146,7 @@ pub fn validate(info: &ResourceInfo, obj: &Value) -> Vec<Cause> {
         rule,
     );
     match &info.codec {
-        Codec::Custom(custom) => causes.extend(custom.validate(obj)),
+        Codec::Custom(custom) => causes.extend(custom.validate(obj, old)),
         Codec::Builtin(_) if info.is("apiextensions.k8s.io", "customresourcedefinitions") => {
             causes.extend(crate::crd::validate_crd(obj));
         }

@@ -46,6 +46,7 @@ scenarios!(
     explain_prints_upstream_descriptions,
     client_side_apply_set_image_rollout_restart_and_diff_patch_strategically,
     custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up,
+    events_and_autoscalers_are_served_in_every_version_upstream_serves,
 );
 
 fn write_file(den: &Den, name: &str, content: &str) -> String {
@@ -913,6 +914,9 @@ spec:
         properties:
           spec:
             type: object
+            x-kubernetes-validations:
+            - rule: \"!has(self.replicas) || self.replicas <= 5 || self.color == 'blue'\"
+              message: big widgets must be blue
             properties:
               color: {type: string, enum: [red, blue], default: red}
               replicas: {type: integer, maximum: 10}
@@ -1018,6 +1022,14 @@ fn custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up(den: &D
         ),
         "{err}"
     );
+    // A CEL rule on spec, with its message.
+    let big = r#"{"spec":{"replicas":8}}"#;
+    let err = fails(den.kubectl(k, &["patch", "wd", "w1", "--type", "merge", "-p", big]));
+    let cel =
+        "The Widget \"w1\" is invalid: spec: Invalid value: \"object\": big widgets must be blue";
+    assert!(err.contains(cel), "{err}");
+    let big_blue = r#"{"spec":{"replicas":8,"color":"blue"}}"#;
+    ok(den.kubectl(k, &["patch", "wd", "w1", "--type", "merge", "-p", big_blue]));
     let err = fails(den.kubectl(
         k,
         &[
@@ -1065,4 +1077,87 @@ fn custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up(den: &D
             || err.contains("could not find the requested resource"),
         "{err}"
     );
+}
+
+fn events_and_autoscalers_are_served_in_every_version_upstream_serves(den: &Den, k: &Path) {
+    let event = write_file(
+        den,
+        "event.yaml",
+        "apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: ev1}
+eventTime: \"2026-11-27T08:00:00.000000Z\"
+reportingController: den.test/ctl
+reportingInstance: x
+action: Testing
+reason: Tested
+type: Normal
+note: hello there
+regarding: {kind: ConfigMap, name: c, namespace: default, apiVersion: v1}
+",
+    );
+    assert_eq!(
+        ok(den.kubectl(k, &["create", "-f", &event])),
+        "event.events.k8s.io/ev1 created\n"
+    );
+    // One object, two versions: core/v1 names the fields differently.
+    let core = ok(den.kubectl(
+        k,
+        &[
+            "get",
+            "events.v1.",
+            "ev1",
+            "-o",
+            "jsonpath={.message}/{.involvedObject.name}/{.reportingComponent}",
+        ],
+    ));
+    assert_eq!(core, "hello there/c/den.test/ctl");
+    let v1 = ok(den.kubectl(
+        k,
+        &[
+            "get",
+            "events.v1.events.k8s.io",
+            "ev1",
+            "-o",
+            "jsonpath={.note}/{.regarding.name}",
+        ],
+    ));
+    assert_eq!(v1, "hello there/c");
+    let described = ok(den.kubectl(
+        k,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=c",
+            "-o",
+            "name",
+        ],
+    ));
+    assert_eq!(described.trim(), "event/ev1");
+
+    ok(den.kubectl(k, &["create", "deployment", "scaled", "--image=nginx"]));
+    ok(den.kubectl(
+        k,
+        &[
+            "autoscale",
+            "deployment",
+            "scaled",
+            "--max=5",
+            "--cpu-percent=60",
+        ],
+    ));
+    let v2 = ok(den.kubectl(k, &["get", "hpa", "scaled", "-o", "jsonpath={.apiVersion} {.spec.minReplicas} {.spec.metrics[0].resource.target.averageUtilization}"]));
+    assert_eq!(v2, "autoscaling/v2 1 60");
+    let v1 = ok(den.kubectl(
+        k,
+        &[
+            "get",
+            "horizontalpodautoscalers.v1.autoscaling",
+            "scaled",
+            "-o",
+            "jsonpath={.apiVersion} {.spec.targetCPUUtilizationPercentage}",
+        ],
+    ));
+    assert_eq!(v1, "autoscaling/v1 60");
 }

@@ -13,6 +13,7 @@
 //! `x-kubernetes-validations` (CEL) rules are parsed and kept in
 //! [`Structural::x_validations`] but not evaluated here.
 
+mod cel;
 mod checks;
 mod defaulting;
 mod formats;
@@ -30,6 +31,7 @@ use serde_json::Value;
 
 use crate::validation::Cause;
 
+pub use self::cel::{UNSUPPORTED_FUNCTIONS, compile_rules, has_cel_rules, validate_cel};
 pub use checks::validate_crd_schema;
 pub use defaulting::{apply_defaults, prune_defaults, prune_non_nullable_nulls_without_defaults};
 pub use gofmt::{go_float, go_sharp_v};
