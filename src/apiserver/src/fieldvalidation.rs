@@ -57,6 +57,93 @@ fn walk(input: &Value, decoded: &Value, path: String, out: &mut Vec<String>) {
     }
 }
 
+/// Paths of keys that appear twice in the same JSON object of `body` (`spec.replicas`).
+pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let _ = serde::de::DeserializeSeed::deserialize(
+        PathSeed {
+            path: String::new(),
+            found: &mut found,
+        },
+        &mut deserializer,
+    );
+    found
+}
+
+/// Walks a JSON document, recording duplicate keys with their paths.
+struct PathSeed<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PathSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PathSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) && !self.found.contains(&path) {
+                self.found.push(path.clone());
+            }
+            map.next_value_seed(PathSeed {
+                path,
+                found: self.found,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0;
+        while seq
+            .next_element_seed(PathSeed {
+                path: format!("{}[{index}]", self.path),
+                found: self.found,
+            })?
+            .is_some()
+        {
+            index += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 /// Upstream's wording for unknown fields, one entry per field.
 pub fn describe(fields: &[String]) -> Vec<String> {
     fields
@@ -78,6 +165,13 @@ mod tests {
             unknown_fields(&input, &decoded),
             ["spec.containers[0].bogus", "spec.extra"]
         );
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_with_their_paths() {
+        let body = br#"{"a": 1, "spec": {"x": 1, "list": [{"k": 1, "k": 2}], "x": 2}, "a": 3}"#;
+        assert_eq!(duplicate_fields(body), ["spec.list[0].k", "spec.x", "a"]);
+        assert!(duplicate_fields(br#"{"a": {"b": 1}, "c": {"b": 2}}"#).is_empty());
     }
 
     #[test]

@@ -151,9 +151,23 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
     Ok(value)
 }
 
+/// The fields a JSON body repeats (YAML and protobuf cannot repeat a field here).
+fn body_duplicates(headers: &HeaderMap, body: &[u8]) -> Vec<String> {
+    if content_type(headers).ends_with("json") || content_type(headers).is_empty() {
+        fieldvalidation::duplicate_fields(body)
+    } else {
+        Vec::new()
+    }
+}
+
 /// Checks `apiVersion`/`kind` of a body against the resource and decodes it through the
 /// typed struct, which drops unknown fields and rejects wrong types like upstream's decoder.
-fn canonicalize(req: &ResourceRequest, mut obj: Value) -> Result<Value, ApiError> {
+/// `duplicates` are the fields the request body repeated (see `fieldvalidation`).
+fn canonicalize(
+    req: &ResourceRequest,
+    mut obj: Value,
+    duplicates: &[String],
+) -> Result<Value, ApiError> {
     let info = &req.info;
     let want_version = info.api_version();
     match obj.get("apiVersion").and_then(Value::as_str) {
@@ -193,7 +207,12 @@ fn canonicalize(req: &ResourceRequest, mut obj: Value) -> Result<Value, ApiError
         Codec::Custom(custom) => custom.canonicalize(obj)?,
     };
     if validation != FieldValidation::Ignore {
-        let unknown = fieldvalidation::describe(&unknown);
+        let mut unknown = fieldvalidation::describe(&unknown);
+        unknown.extend(
+            duplicates
+                .iter()
+                .map(|f| format!("duplicate field \"{f}\"")),
+        );
         if !unknown.is_empty() {
             if validation == FieldValidation::Strict {
                 return Err(cannot_handle(&format!(
@@ -414,7 +433,11 @@ async fn create(
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
     let bytes = read_body(body).await?;
-    let obj = canonicalize(req, decode_body(&req.headers, &bytes)?)?;
+    let obj = canonicalize(
+        req,
+        decode_body(&req.headers, &bytes)?,
+        &body_duplicates(&req.headers, &bytes),
+    )?;
     let ns = objects::namespace(&obj);
     if req.info.namespaced && !ns.is_empty() && ns != req.namespace() {
         return Err(ApiError::bad_request(
@@ -458,7 +481,11 @@ async fn update(
     part: Part,
 ) -> Result<Response<Body>, ApiError> {
     let bytes = read_body(body).await?;
-    let obj = canonicalize(req, decode_body(&req.headers, &bytes)?)?;
+    let obj = canonicalize(
+        req,
+        decode_body(&req.headers, &bytes)?,
+        &body_duplicates(&req.headers, &bytes),
+    )?;
     let body_name = objects::name(&obj);
     if body_name != req.name() {
         return Err(ApiError::bad_request(&format!(
@@ -558,6 +585,7 @@ async fn patch(
     let info = &req.info;
     let name = req.name();
     let headers = &req.headers;
+    let duplicates = body_duplicates(headers, &patch);
     let (result, _) = server
         .registry
         .update(
@@ -575,7 +603,7 @@ async fn patch(
                     apply_patch(&server.openapi, definition.as_deref(), headers, &patch, old)?;
                 // A resourceVersion the patch sets is a precondition, as upstream treats it.
                 check_resource_version(info, name, &patched, old)?;
-                let mut patched = canonicalize(req, patched)?;
+                let mut patched = canonicalize(req, patched, &duplicates)?;
                 objects::meta_mut(&mut patched).remove("resourceVersion");
                 Ok(patched)
             },

@@ -547,3 +547,29 @@ fn malformed_token_files_and_busy_ports_fail_clearly_without_partial_state() {
     assert!(err.contains("cannot create data dir"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_field_validation_rejects_unknown_and_duplicate_fields_and_warn_reports_them() {
+    let den = Den::start(Backend::Embedded);
+    let client = den.client().await;
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup"},"data":{"a":"1","a":"2"},"bogus":true}"#;
+    let post = |validation: &str| {
+        http::Request::post(format!(
+            "/api/v1/namespaces/default/configmaps?fieldValidation={validation}"
+        ))
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .unwrap()
+    };
+    let status = api_error(client.request_text(post("Strict")).await.unwrap_err());
+    assert_eq!(status.code, 400);
+    assert_eq!(
+        status.message,
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"bogus\", duplicate field \"data.a\""
+    );
+    // Warn (the default) stores the object, last value winning, and says why in warnings.
+    let created: serde_json::Value =
+        serde_json::from_str(&client.request_text(post("Warn")).await.unwrap()).unwrap();
+    assert_eq!(created["data"]["a"], "2");
+    assert!(created.get("bogus").is_none());
+}
