@@ -12,6 +12,7 @@
 //! The documents are built once, when [`OpenApi::new`] runs, and served as shared bytes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use k8s_openapi::api::autoscaling::v1::Scale;
@@ -21,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::version::Info;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::resources::{Builtin, ResourceInfo, ResourceTable};
+use crate::resources::{Builtin, Codec, ResourceInfo, ResourceTable};
 
 /// Upstream's facts per definition:
 /// `{name: {"type": {..}, "required": [..], "properties": {field: {..}}}}`.
@@ -41,6 +42,9 @@ const API_GROUP_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList"
 const API_GROUP: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup";
 const VERSION_INFO: &str = "io.k8s.apimachinery.pkg.version.Info";
 const SCALE: &str = "io.k8s.api.autoscaling.v1.Scale";
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+/// A kind whose `apiVersion` and `kind` properties are upstream's `TypeMeta` ones.
+const TYPE_META_SOURCE: &str = "io.k8s.api.core.v1.ConfigMap";
 const INT_OR_STRING: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
 const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 const CRD_JSON: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON";
@@ -87,11 +91,33 @@ struct V3Doc {
     hash: String,
 }
 
-/// The OpenAPI documents for the resources of one [`ResourceTable`], built once.
-pub struct OpenApi {
+impl V3Doc {
+    fn new(bytes: Vec<u8>) -> Self {
+        let bytes = Bytes::from(bytes);
+        let hash = hex_upper(ring::digest::digest(&ring::digest::SHA512, &bytes).as_ref());
+        Self { bytes, hash }
+    }
+}
+
+/// The documents of the built-in kinds: computed once, shared by every [`OpenApi`] value.
+struct Builtins {
+    model: Model,
     /// Keyed by the path under `/openapi/v3/`: `api`, `api/v1`, `apis`, `apis/apps`, `apis/apps/v1`, `version`.
     v3: BTreeMap<String, V3Doc>,
+    /// The v2 path items, serialized, in document order.
+    v2_paths: Vec<(String, String)>,
+    /// The names of the v2 definitions, sorted.
+    v2_defs: Vec<String>,
     v2: Bytes,
+    v2_protobuf: OnceLock<Bytes>,
+}
+
+/// The OpenAPI documents Den serves: those of the built-in kinds (shared, computed once by
+/// [`OpenApi::new`]) plus, in values made by [`OpenApi::with_custom_resources`], those of the
+/// served custom resource versions.
+pub struct OpenApi {
+    builtin: Arc<Builtins>,
+    custom: Option<custom::Documents>,
 }
 
 impl OpenApi {
@@ -100,50 +126,253 @@ impl OpenApi {
         let mut v3 = BTreeMap::new();
         let mut all_paths: Vec<PathItem> = Vec::new();
         for doc in model.documents(table) {
-            let bytes = Bytes::from(model.render_v3(&doc.paths));
-            let hash = hex_upper(ring::digest::digest(&ring::digest::SHA512, &bytes).as_ref());
-            v3.insert(doc.name, V3Doc { bytes, hash });
+            let v3_paths = render_paths(&doc.paths, PathItem::to_v3);
+            let names = model.closure(doc.paths.iter().flat_map(PathItem::schema_names));
+            let bytes = assemble_v3(
+                BUILTIN_INFO,
+                pairs(&v3_paths),
+                names.into_iter().map(|n| (n, model.defs_v3[n].as_str())),
+            );
+            v3.insert(doc.name, V3Doc::new(bytes));
             all_paths.extend(doc.paths);
         }
-        let v2 = Bytes::from(model.render_v2(&all_paths));
-        Self { v3, v2 }
+        let v2_paths = render_paths(&all_paths, PathItem::to_v2);
+        let v2_defs: Vec<String> = model
+            .closure(all_paths.iter().flat_map(PathItem::schema_names))
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let v2 = Bytes::from(assemble_v2(
+            pairs(&v2_paths),
+            v2_defs
+                .iter()
+                .map(|n| (n.as_str(), model.defs_v2[n].as_str())),
+        ));
+        Self {
+            builtin: Arc::new(Builtins {
+                model,
+                v3,
+                v2_paths,
+                v2_defs,
+                v2,
+                v2_protobuf: OnceLock::new(),
+            }),
+            custom: None,
+        }
+    }
+
+    /// These documents with those of `custom` (the custom resource versions served now; built-in
+    /// entries are ignored) in place of the custom resources this value describes. The built-in
+    /// documents are shared, not rebuilt; the merged `/openapi/v2` is assembled on first use.
+    pub fn with_custom_resources(&self, custom: &[Arc<ResourceInfo>]) -> OpenApi {
+        let custom: Vec<Arc<ResourceInfo>> = custom
+            .iter()
+            .filter(|r| matches!(r.codec, Codec::Custom(_)))
+            .cloned()
+            .collect();
+        OpenApi {
+            builtin: self.builtin.clone(),
+            custom: (!custom.is_empty()).then(|| custom::Documents::new(&self.builtin, custom)),
+        }
+    }
+
+    /// Whether these documents describe exactly `custom` (its custom resource versions):
+    /// same group, version, names, scope, subresources, schema and selectable fields.
+    pub fn describes(&self, custom: &[Arc<ResourceInfo>]) -> bool {
+        let mine = self.custom.as_ref().map_or(&[][..], |c| c.resources());
+        let theirs = custom
+            .iter()
+            .filter(|r| matches!(r.codec, Codec::Custom(_)));
+        mine.len() == theirs.clone().count()
+            && mine.iter().zip(theirs).all(|(a, b)| custom::same(a, b))
+    }
+
+    /// The v3 documents, built-in first where a name is both (built-in group-versions win).
+    fn v3_docs(&self) -> impl Iterator<Item = (&str, &V3Doc)> {
+        let builtin = self.builtin.v3.iter();
+        let custom = self
+            .custom
+            .iter()
+            .flat_map(|c| c.v3.iter())
+            .filter(|(name, _)| !self.builtin.v3.contains_key(*name));
+        let mut all: Vec<(&str, &V3Doc)> = builtin
+            .chain(custom)
+            .map(|(name, doc)| (name.as_str(), doc))
+            .collect();
+        all.sort_by_key(|(name, _)| *name);
+        all.into_iter()
+    }
+
+    fn v3_doc(&self, path: &str) -> Option<&V3Doc> {
+        let path = path.trim_matches('/');
+        self.builtin
+            .v3
+            .get(path)
+            .or_else(|| self.custom.as_ref()?.v3.get(path))
     }
 
     /// The `/openapi/v3` index: every document with its hash-qualified URL.
     pub fn v3_index(&self) -> Value {
         let paths: Map<String, Value> = self
-            .v3
-            .iter()
+            .v3_docs()
             .map(|(name, doc)| {
                 let url = format!("/openapi/v3/{name}?hash={}", doc.hash);
-                (name.clone(), json!({ "serverRelativeURL": url }))
+                (name.to_string(), json!({ "serverRelativeURL": url }))
             })
             .collect();
         json!({ "paths": paths })
     }
 
-    /// The OpenAPI 3.0 document for `path` (`api/v1`, `apis/apps/v1`, `apis/apps`, `api`, `apis`, `version`).
+    /// The OpenAPI 3.0 document for `path` (`api/v1`, `apis/apps/v1`, `apis/apps`, `api`, `apis`,
+    /// `version`, `apis/example.com/v1`).
     pub fn v3_document(&self, path: &str) -> Option<Bytes> {
-        let path = path.trim_matches('/');
-        self.v3.get(path).map(|doc| doc.bytes.clone())
+        self.v3_doc(path).map(|doc| doc.bytes.clone())
     }
 
     /// The hash of a v3 document as it appears in the index (for `ETag`/caching headers).
     pub fn v3_hash(&self, path: &str) -> Option<&str> {
-        self.v3
-            .get(path.trim_matches('/'))
-            .map(|doc| doc.hash.as_str())
+        self.v3_doc(path).map(|doc| doc.hash.as_str())
     }
 
     /// The names of all v3 documents, in index order.
     pub fn v3_paths(&self) -> impl Iterator<Item = &str> {
-        self.v3.keys().map(String::as_str)
+        self.v3_docs().map(|(name, _)| name)
     }
 
     /// The Swagger 2.0 document served at `/openapi/v2`.
     pub fn v2(&self) -> Bytes {
-        self.v2.clone()
+        match &self.custom {
+            None => self.builtin.v2.clone(),
+            Some(custom) => custom.v2(&self.builtin),
+        }
     }
+
+    /// `/openapi/v2` as gnostic's protobuf `openapi.v2.Document`, for clients that send
+    /// `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (kubectl ≤ 1.27).
+    /// Encoded from [`OpenApi::v2`] on first use, then cached.
+    pub fn v2_protobuf(&self) -> Bytes {
+        let cache = match &self.custom {
+            None => &self.builtin.v2_protobuf,
+            Some(custom) => &custom.v2_protobuf,
+        };
+        cache.get_or_init(|| protobuf::encode(&self.v2())).clone()
+    }
+}
+
+/// The documents `/openapi/*` serves now: swapped whole when the custom resources change.
+///
+/// Dereferences to the built-in documents, which never change: strategic merge patch reads
+/// its definitions from those (custom resources have no strategic merge patch).
+pub struct PublishedOpenApi {
+    builtin: OpenApi,
+    current: RwLock<Arc<OpenApi>>,
+    /// Serializes updates, so that readers never wait for a rebuild.
+    update: Mutex<()>,
+}
+
+impl PublishedOpenApi {
+    pub fn new(builtin: OpenApi) -> Self {
+        let current = Arc::new(OpenApi {
+            builtin: builtin.builtin.clone(),
+            custom: None,
+        });
+        Self {
+            builtin,
+            current: RwLock::new(current),
+            update: Mutex::new(()),
+        }
+    }
+
+    /// A snapshot of the served documents.
+    pub fn current(&self) -> Arc<OpenApi> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes the custom resources of `table`. Cheap when they are what is published already
+    /// (the CRD controller calls this on every CRD event); returns whether anything changed.
+    pub fn set_custom_resources(&self, table: &ResourceTable) -> bool {
+        let _update = self.update.lock().unwrap_or_else(PoisonError::into_inner);
+        let custom: Vec<Arc<ResourceInfo>> = table
+            .iter()
+            .filter(|r| matches!(r.codec, Codec::Custom(_)))
+            .cloned()
+            .collect();
+        let current = self.current();
+        if current.describes(&custom) {
+            return false;
+        }
+        let start = std::time::Instant::now();
+        let next = Arc::new(current.with_custom_resources(&custom));
+        tracing::debug!(
+            custom_resources = custom.len(),
+            elapsed = ?start.elapsed(),
+            "rebuilt the OpenAPI documents of custom resources"
+        );
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
+        true
+    }
+}
+
+impl std::ops::Deref for PublishedOpenApi {
+    type Target = OpenApi;
+
+    /// The built-in documents.
+    fn deref(&self) -> &OpenApi {
+        &self.builtin
+    }
+}
+
+const BUILTIN_INFO: &str = r#"{"title":"Kubernetes","version":"unversioned"}"#;
+
+fn render_paths(paths: &[PathItem], render: fn(&PathItem) -> Value) -> Vec<(String, String)> {
+    paths
+        .iter()
+        .map(|p| (p.path.clone(), render(p).to_string()))
+        .collect()
+}
+
+fn pairs(entries: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
+    entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+/// An OpenAPI 3.0 document from serialized path items and schemas.
+fn assemble_v3<'a>(
+    info: &str,
+    paths: impl Iterator<Item = (&'a str, &'a str)>,
+    schemas: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<u8> {
+    let mut out = String::with_capacity(1 << 16);
+    out.push_str(r#"{"openapi":"3.0.0","info":"#);
+    out.push_str(info);
+    out.push_str(r#","paths":"#);
+    json_object(&mut out, paths);
+    out.push_str(r#","components":{"schemas":"#);
+    json_object(&mut out, schemas);
+    out.push_str(r#","securitySchemes":"#);
+    out.push_str(&security_definitions().to_string());
+    out.push_str("}}");
+    out.into_bytes()
+}
+
+/// The Swagger 2.0 document from serialized path items and definitions.
+fn assemble_v2<'a>(
+    paths: impl Iterator<Item = (&'a str, &'a str)>,
+    definitions: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<u8> {
+    let mut out = String::with_capacity(1 << 22);
+    out.push_str(
+        r#"{"swagger":"2.0","info":{"title":"Kubernetes","version":"unversioned"},"paths":"#,
+    );
+    json_object(&mut out, paths);
+    out.push_str(r#","definitions":"#);
+    json_object(&mut out, definitions);
+    out.push_str(r#","securityDefinitions":"#);
+    out.push_str(&security_definitions().to_string());
+    out.push_str(r#","security":[{"BearerToken":[]}]}"#);
+    out.into_bytes()
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
@@ -166,6 +395,9 @@ struct Model {
     /// The same definitions serialized in OpenAPI 3.0 form.
     defs_v3: BTreeMap<String, String>,
     refs: BTreeMap<String, Vec<String>>,
+    /// The `apiVersion` and `kind` properties of a kind (upstream's `TypeMeta`), for the
+    /// schemas of custom resources.
+    type_meta: Map<String, Value>,
 }
 
 /// The built-in kinds of the table: the OpenAPI documents built at start describe those.
@@ -210,6 +442,17 @@ impl Model {
         defs.extend(roots);
 
         merge_facts(&mut defs);
+        let type_meta: Map<String, Value> = ["apiVersion", "kind"]
+            .into_iter()
+            .map(|field| {
+                let schema = defs
+                    .get(TYPE_META_SOURCE)
+                    .and_then(|d| d.pointer(&format!("/properties/{field}")))
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "string"}));
+                (field.to_string(), schema)
+            })
+            .collect();
         // Our table is the authority on which kinds are served where.
         for (r, builtin) in builtins(table) {
             let name = (builtin.schema_name)().into_owned();
@@ -242,6 +485,7 @@ impl Model {
             defs_v2,
             defs_v3,
             refs,
+            type_meta,
         }
     }
 
@@ -330,50 +574,6 @@ impl Model {
             )],
         });
         docs
-    }
-
-    fn render_v3(&self, paths: &[PathItem]) -> Vec<u8> {
-        let names = self.closure(paths.iter().flat_map(PathItem::schema_names));
-        let rendered: Vec<(&str, String)> = paths
-            .iter()
-            .map(|p| (p.path.as_str(), p.to_v3().to_string()))
-            .collect();
-        let mut out = String::with_capacity(1 << 16);
-        out.push_str(
-            r#"{"openapi":"3.0.0","info":{"title":"Kubernetes","version":"unversioned"},"paths":"#,
-        );
-        json_object(&mut out, rendered.iter().map(|(k, v)| (*k, v.as_str())));
-        out.push_str(r#","components":{"schemas":"#);
-        json_object(
-            &mut out,
-            names.into_iter().map(|n| (n, self.defs_v3[n].as_str())),
-        );
-        out.push_str(r#","securitySchemes":"#);
-        out.push_str(&security_definitions().to_string());
-        out.push_str("}}");
-        out.into_bytes()
-    }
-
-    fn render_v2(&self, paths: &[PathItem]) -> Vec<u8> {
-        let names = self.closure(paths.iter().flat_map(PathItem::schema_names));
-        let rendered: Vec<(&str, String)> = paths
-            .iter()
-            .map(|p| (p.path.as_str(), p.to_v2().to_string()))
-            .collect();
-        let mut out = String::with_capacity(1 << 16);
-        out.push_str(
-            r#"{"swagger":"2.0","info":{"title":"Kubernetes","version":"unversioned"},"paths":"#,
-        );
-        json_object(&mut out, rendered.iter().map(|(k, v)| (*k, v.as_str())));
-        out.push_str(r#","definitions":"#);
-        json_object(
-            &mut out,
-            names.into_iter().map(|n| (n, self.defs_v2[n].as_str())),
-        );
-        out.push_str(r#","securityDefinitions":"#);
-        out.push_str(&security_definitions().to_string());
-        out.push_str(r#","security":[{"BearerToken":[]}]}"#);
-        out.into_bytes()
     }
 }
 
@@ -621,15 +821,34 @@ impl GroupVersion {
     }
 }
 
-/// `rbac.authorization.k8s.io` → (`RbacAuthorization`, `rbacAuthorization`).
+/// `rbac.authorization.k8s.io` → (`RbacAuthorization`, `rbacAuthorization`), `my-app.example.com`
+/// → (`MyAppExampleCom`, `myAppExampleCom`).
 fn group_names(group: &str) -> (String, String) {
     let trimmed = group.strip_suffix(".k8s.io").unwrap_or(group);
-    let upper: String = trimmed.split('.').map(capitalize).collect();
-    let mut lower = upper.clone();
-    if let Some(first) = lower.get_mut(0..1) {
-        first.make_ascii_lowercase();
+    (
+        valid_operation_id(trimmed, true),
+        valid_operation_id(trimmed, false),
+    )
+}
+
+/// Upstream's `ToValidOperationID`: drops what is not a letter, `_` or (after the first
+/// character) a digit, and capitalizes the letter after each dropped character.
+fn valid_operation_id(s: &str, capitalize_first: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut capitalize = capitalize_first;
+    for (i, c) in s.chars().enumerate() {
+        if c.is_alphabetic() || c == '_' || (i != 0 && c.is_numeric()) {
+            if capitalize {
+                out.extend(c.to_uppercase());
+                capitalize = false;
+            } else {
+                out.push(c);
+            }
+        } else {
+            capitalize = true;
+        }
     }
-    (upper, lower)
+    out
 }
 
 fn capitalize(s: &str) -> String {
@@ -729,6 +948,8 @@ struct Op {
     body: Option<Body>,
     responses: Vec<(u16, String)>,
     produces: &'static [&'static str],
+    /// The request media types, when not the built-ins' (`*/*`, or [`PATCH_MEDIA`] for PATCH).
+    consumes: Option<&'static [&'static str]>,
 }
 
 struct PathItem {
@@ -760,7 +981,11 @@ impl PathItem {
             }
             if let Some(body) = &op.body {
                 let schema = json!({"$ref": format!("{V3_PREFIX}{}", body.schema)});
-                let media: &[&str] = if body.patch { PATCH_MEDIA } else { &["*/*"] };
+                let media: &[&str] = match op.consumes {
+                    Some(media) => media,
+                    None if body.patch => PATCH_MEDIA,
+                    None => &["*/*"],
+                };
                 let content: Map<String, Value> = media
                     .iter()
                     .map(|m| (m.to_string(), json!({"schema": schema.clone()})))
@@ -804,8 +1029,9 @@ impl PathItem {
         let mut item = Map::new();
         for op in &self.ops {
             let mut o = Map::new();
-            let consumes: &[&str] = match &op.body {
-                Some(b) if b.patch => PATCH_MEDIA,
+            let consumes: &[&str] = match (&op.body, op.consumes) {
+                (_, Some(media)) => media,
+                (Some(b), None) if b.patch => PATCH_MEDIA,
                 _ => &["*/*"],
             };
             o.insert("consumes".into(), json!(consumes));
@@ -910,6 +1136,7 @@ fn discovery_path(
             body: None,
             responses: vec![(200, schema.to_string())],
             produces,
+            consumes: None,
         }],
     }
 }
@@ -969,6 +1196,7 @@ fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
         body: None,
         responses: Vec::new(),
         produces: MEDIA,
+        consumes: None,
     };
     let write = |schema: &str, patch: bool| {
         Some(Body {
@@ -1298,37 +1526,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn openapi_refs_resolve_within_each_document() {
-        fn check(doc: &Value, prefix: &str, defs: &Map<String, Value>, what: &str) {
-            let mut refs = BTreeSet::new();
-            fn walk(v: &Value, out: &mut BTreeSet<String>) {
-                match v {
-                    Value::Object(m) => {
-                        for (k, v) in m {
-                            if let ("$ref", Value::String(r)) = (k.as_str(), v) {
-                                out.insert(r.clone());
-                            } else {
-                                walk(v, out);
-                            }
+    fn check_refs(doc: &Value, prefix: &str, defs: &Map<String, Value>, what: &str) {
+        fn walk(v: &Value, out: &mut BTreeSet<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        if let ("$ref", Value::String(r)) = (k.as_str(), v) {
+                            out.insert(r.clone());
+                        } else {
+                            walk(v, out);
                         }
                     }
-                    Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-                    _ => {}
                 }
-            }
-            walk(doc, &mut refs);
-            assert!(!refs.is_empty());
-            for r in refs {
-                let name = r
-                    .strip_prefix(prefix)
-                    .unwrap_or_else(|| panic!("{what}: foreign ref {r}"));
-                assert!(defs.contains_key(name), "{what}: {r} does not resolve");
+                Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+                _ => {}
             }
         }
+        let mut refs = BTreeSet::new();
+        walk(doc, &mut refs);
+        assert!(!refs.is_empty());
+        for r in refs {
+            let name = r
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{what}: foreign ref {r}"));
+            assert!(defs.contains_key(name), "{what}: {r} does not resolve");
+        }
+    }
+
+    #[test]
+    fn openapi_refs_resolve_within_each_document() {
         for path in openapi().v3_paths() {
             let doc = v3(path);
-            check(
+            check_refs(
                 &doc,
                 V3_PREFIX,
                 doc["components"]["schemas"].as_object().unwrap(),
@@ -1336,7 +1565,7 @@ mod tests {
             );
         }
         let doc = v2();
-        check(
+        check_refs(
             &doc,
             V2_PREFIX,
             doc["definitions"].as_object().unwrap(),
@@ -1421,6 +1650,336 @@ mod tests {
         eprintln!("OpenApi::new took {:?}", start.elapsed());
     }
 
+    /// A CRD in `example.com`: `kind` served in `v1` (status and scale subresources) and, not
+    /// served, `v1beta1`.
+    fn sample_crd(kind: &str, scope: &str) -> Value {
+        let plural = format!("{}s", kind.to_lowercase());
+        let schema = json!({
+            "type": "object",
+            "description": format!("{kind} is a sample custom resource."),
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "description": format!("The desired state of the {kind}."),
+                    "required": ["color", "note"],
+                    "properties": {
+                        "color": {"type": "string", "description": "The color of the widget.", "default": "blue", "enum": ["blue", "red"]},
+                        "replicas": {"type": "integer", "format": "int32"},
+                        "port": {"x-kubernetes-int-or-string": true},
+                        "note": {"type": "string", "nullable": true},
+                        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"a": {"type": "string"}}},
+                        "template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true},
+                        "choice": {"type": "string", "oneOf": [{"pattern": "^a"}, {"pattern": "^b"}]},
+                    },
+                    "example": {"color": "blue"},
+                },
+                "status": {"type": "object", "properties": {"replicas": {"type": "integer"}, "selector": {"type": "string"}}},
+            },
+        });
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.example.com")},
+            "spec": {
+                "group": "example.com",
+                "scope": scope,
+                "names": {"plural": plural, "kind": kind},
+                "versions": [
+                    {"name": "v1", "served": true, "storage": true,
+                     "schema": {"openAPIV3Schema": schema},
+                     "selectableFields": [{"jsonPath": ".spec.color"}],
+                     "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}}},
+                    {"name": "v1beta1", "served": false, "storage": false,
+                     "schema": {"openAPIV3Schema": {"type": "object"}}},
+                ],
+            },
+            "status": {"acceptedNames": {"plural": plural, "kind": kind, "listKind": format!("{kind}List"), "singular": kind.to_lowercase()}},
+        })
+    }
+
+    fn custom_table(crds: &[Value]) -> ResourceTable {
+        ResourceTable::builtin()
+            .extended(crds.iter().flat_map(crate::crd::served_resources).collect())
+    }
+
+    fn custom(table: &ResourceTable) -> Vec<Arc<ResourceInfo>> {
+        table
+            .iter()
+            .filter(|r| r.builtin().is_none())
+            .cloned()
+            .collect()
+    }
+
+    fn with_widgets() -> OpenApi {
+        let table = custom_table(&[
+            sample_crd("Widget", "Namespaced"),
+            sample_crd("Gadget", "Cluster"),
+        ]);
+        openapi().with_custom_resources(&custom(&table))
+    }
+
+    #[test]
+    fn openapi_custom_resources_in_v2() {
+        let openapi = with_widgets();
+        let doc: Value = serde_json::from_slice(&openapi.v2()).unwrap();
+        let defs = &doc["definitions"];
+        let widget = &defs["com.example.v1.Widget"];
+        assert_eq!(widget["description"], "Widget is a sample custom resource.");
+        assert_eq!(
+            widget["x-kubernetes-group-version-kind"],
+            json!([{"group": "example.com", "kind": "Widget", "version": "v1"}])
+        );
+        assert_eq!(
+            widget["x-kubernetes-selectable-fields"],
+            json!([{"fieldPath": "spec.color"}])
+        );
+        assert_eq!(
+            widget["properties"]["metadata"]["$ref"],
+            format!("{V2_PREFIX}{OBJECT_META}")
+        );
+        assert_eq!(widget["properties"]["kind"]["type"], "string");
+        assert!(widget["properties"]["apiVersion"]["description"].is_string());
+        let spec = &widget["properties"]["spec"];
+        assert_eq!(spec["description"], "The desired state of the Widget.");
+        let props = &spec["properties"];
+        assert_eq!(props["color"]["description"], "The color of the widget.");
+        // What Swagger 2.0 cannot say is gone: defaults, nullable types, junctors, examples.
+        assert!(props["color"].get("default").is_none());
+        assert_eq!(props["color"]["enum"], json!(["blue", "red"]));
+        assert_eq!(props["note"], json!({}));
+        assert_eq!(spec["required"], json!(["color"]));
+        assert!(props["port"].get("anyOf").is_none());
+        assert!(props["choice"].get("oneOf").is_none());
+        assert!(spec.get("example").is_none());
+        assert_eq!(
+            props["extra"],
+            json!({"x-kubernetes-preserve-unknown-fields": true})
+        );
+        assert!(props["template"].get("properties").is_none());
+        let list = &defs["com.example.v1.WidgetList"];
+        assert_eq!(
+            list["x-kubernetes-group-version-kind"][0]["kind"],
+            "WidgetList"
+        );
+        assert_eq!(
+            list["properties"]["items"]["items"]["$ref"],
+            "#/definitions/com.example.v1.Widget"
+        );
+        // Not served, not published.
+        assert!(defs["com.example.v1beta1.Widget"].is_null());
+        // The built-in definitions are all still there.
+        assert!(defs["io.k8s.api.core.v1.Pod"].is_object());
+
+        let paths = &doc["paths"];
+        let item = &paths["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"];
+        let patch = &item["patch"];
+        assert_eq!(patch["operationId"], "patchExampleComV1NamespacedWidget");
+        assert_eq!(patch["x-kubernetes-action"], "patch");
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"],
+            json!({"group": "example.com", "kind": "Widget", "version": "v1"})
+        );
+        let names = param_names(patch);
+        for p in ["body", "dryRun", "fieldManager", "fieldValidation", "force"] {
+            assert!(names.contains(&p), "{p} missing from {names:?}");
+        }
+        assert_eq!(
+            patch["consumes"],
+            json!([
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/apply-patch+yaml"
+            ])
+        );
+        assert_eq!(patch["tags"], json!(["exampleCom_v1"]));
+        assert!(param_names(&item["put"]).contains(&"fieldValidation"));
+        assert!(param_names(&item["get"]).contains(&"resourceVersion"));
+        let item_params: Vec<&str> = param_names(item);
+        assert_eq!(item_params, ["name", "namespace", "pretty"]);
+        let collection = &paths["/apis/example.com/v1/namespaces/{namespace}/widgets"];
+        assert_eq!(
+            collection["post"]["operationId"],
+            "createExampleComV1NamespacedWidget"
+        );
+        assert!(param_names(&collection["post"]).contains(&"fieldValidation"));
+        assert_eq!(
+            collection["delete"]["operationId"],
+            "deleteExampleComV1CollectionNamespacedWidget"
+        );
+        assert_eq!(
+            collection["get"]["responses"]["200"]["schema"]["$ref"],
+            "#/definitions/com.example.v1.WidgetList"
+        );
+        assert_eq!(
+            paths["/apis/example.com/v1/widgets"]["get"]["operationId"],
+            "listExampleComV1WidgetForAllNamespaces"
+        );
+        let status = &paths["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}/status"];
+        assert_eq!(
+            status["patch"]["operationId"],
+            "patchExampleComV1NamespacedWidgetStatus"
+        );
+        let scale = &paths["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}/scale"];
+        assert_eq!(
+            scale["put"]["responses"]["200"]["schema"]["$ref"],
+            format!("{V2_PREFIX}{SCALE}")
+        );
+        // Cluster-scoped: no namespace in the paths, no list across namespaces.
+        let gadget = &paths["/apis/example.com/v1/gadgets/{name}"];
+        assert_eq!(gadget["patch"]["operationId"], "patchExampleComV1Gadget");
+        assert!(param_names(&gadget["patch"]).contains(&"fieldValidation"));
+        assert_eq!(param_names(gadget), ["name", "pretty"]);
+        assert_eq!(
+            paths["/apis/example.com/v1/gadgets"]["get"]["operationId"],
+            "listExampleComV1Gadget"
+        );
+        assert!(paths["/apis/example.com/v1/namespaces/{namespace}/gadgets"].is_null());
+        assert!(
+            paths
+                .get("/apis/example.com/v1beta1/namespaces/{namespace}/widgets")
+                .is_none()
+        );
+        assert!(paths["/api/v1/namespaces/{namespace}/pods/{name}"].is_object());
+        check_refs(
+            &doc,
+            V2_PREFIX,
+            defs.as_object().unwrap(),
+            "v2 with custom resources",
+        );
+
+        // The protobuf form is encoded from the merged document, once.
+        let proto = openapi.v2_protobuf();
+        assert_eq!(proto, encode_openapi_v2(&doc));
+        assert_eq!(openapi.v2_protobuf().as_ptr(), proto.as_ptr());
+        assert_ne!(proto, self::openapi().v2_protobuf());
+    }
+
+    #[test]
+    fn openapi_custom_resources_in_v3() {
+        let openapi = with_widgets();
+        let index = openapi.v3_index();
+        let url = index["paths"]["apis/example.com/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
+        let hash = url
+            .strip_prefix("/openapi/v3/apis/example.com/v1?hash=")
+            .unwrap();
+        assert_eq!(hash.len(), 128);
+        assert_eq!(openapi.v3_hash("apis/example.com/v1"), Some(hash));
+        assert!(index["paths"]["apis/example.com/v1beta1"].is_null());
+        assert!(index["paths"]["api/v1"].is_object());
+        assert!(openapi.v3_paths().any(|p| p == "apis/example.com/v1"));
+        // The built-in documents are shared: same bytes, same hashes.
+        assert_eq!(openapi.v3_hash("api/v1"), self::openapi().v3_hash("api/v1"));
+        assert!(self::openapi().v3_document("apis/example.com/v1").is_none());
+
+        let doc: Value =
+            serde_json::from_slice(&openapi.v3_document("apis/example.com/v1").unwrap()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let widget = &schemas["com.example.v1.Widget"];
+        assert_eq!(
+            widget["x-kubernetes-group-version-kind"][0]["kind"],
+            "Widget"
+        );
+        assert_eq!(
+            widget["properties"]["metadata"]["allOf"][0]["$ref"],
+            format!("{V3_PREFIX}{OBJECT_META}")
+        );
+        let props = &widget["properties"]["spec"]["properties"];
+        assert_eq!(props["color"]["default"], "blue");
+        assert_eq!(props["note"]["nullable"], true);
+        assert_eq!(
+            props["port"]["anyOf"],
+            json!([{"type": "integer"}, {"type": "string"}])
+        );
+        assert_eq!(props["extra"]["properties"]["a"]["type"], "string");
+        // The embedded resource gets apiVersion, kind and metadata.
+        let template = &props["template"];
+        assert!(template["properties"]["metadata"].is_object());
+        assert_eq!(template["required"], json!(["kind", "apiVersion"]));
+        assert!(schemas["com.example.v1.WidgetList"].is_object());
+        assert!(schemas["com.example.v1.GadgetList"].is_object());
+        for name in [OBJECT_META, LIST_META, STATUS, DELETE_OPTIONS, PATCH, SCALE] {
+            assert!(schemas.contains_key(name), "{name} missing");
+        }
+        let patch =
+            &doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"];
+        assert!(param_names(patch).contains(&"fieldValidation"));
+        let content = patch["requestBody"]["content"].as_object().unwrap();
+        assert!(content.contains_key("application/apply-patch+yaml"));
+        assert!(!content.contains_key("application/strategic-merge-patch+json"));
+        assert!(doc["paths"]["/apis/example.com/v1/gadgets/{name}"]["get"].is_object());
+        assert!(doc["paths"]["/api/v1/pods"].is_null());
+        check_refs(&doc, V3_PREFIX, schemas, "apis/example.com/v1");
+    }
+
+    #[test]
+    fn openapi_custom_resources_come_and_go() {
+        let widgets = custom_table(&[sample_crd("Widget", "Namespaced")]);
+        let custom_widgets = custom(&widgets);
+        let published = PublishedOpenApi::new(OpenApi::new(&ResourceTable::builtin()));
+        assert!(published.current().describes(&[]));
+        assert!(published.set_custom_resources(&widgets));
+        let first = published.current();
+        assert!(first.v3_document("apis/example.com/v1").is_some());
+        // The same CRDs again (the controller's resync): nothing is rebuilt.
+        assert!(
+            !published.set_custom_resources(&custom_table(&[sample_crd("Widget", "Namespaced")]))
+        );
+        assert!(Arc::ptr_eq(&first, &published.current()));
+        assert!(first.describes(&custom_widgets));
+        // A changed schema is a change.
+        let mut changed = sample_crd("Widget", "Namespaced");
+        changed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = "new".into();
+        let changed = custom_table(&[changed]);
+        assert!(!first.describes(&custom(&changed)));
+        assert!(published.set_custom_resources(&changed));
+        let doc: Value = serde_json::from_slice(&published.current().v2()).unwrap();
+        assert_eq!(
+            doc["definitions"]["com.example.v1.Widget"]["description"],
+            "new"
+        );
+        // The version stops being served, or the CRD goes away: so do its documents.
+        let mut unserved = sample_crd("Widget", "Namespaced");
+        unserved["spec"]["versions"][0]["served"] = false.into();
+        assert!(published.set_custom_resources(&custom_table(&[unserved])));
+        let current = published.current();
+        assert!(current.v3_document("apis/example.com/v1").is_none());
+        assert!(current.v3_index()["paths"]["apis/example.com/v1"].is_null());
+        assert_eq!(current.v2(), self::openapi().v2());
+        assert!(!published.set_custom_resources(&ResourceTable::builtin()));
+        // The built-in documents (what strategic merge patch reads) never change.
+        assert_eq!(published.v2().as_ptr(), published.builtin.v2().as_ptr());
+    }
+
+    #[test]
+    fn openapi_custom_resources_rebuild_time() {
+        for count in [1, 20] {
+            let crds: Vec<Value> = (0..count)
+                .map(|i| sample_crd(&format!("Widget{i}"), "Namespaced"))
+                .collect();
+            let table = custom_table(&crds);
+            let custom = custom(&table);
+            let builtin = openapi();
+            let start = Instant::now();
+            let openapi = builtin.with_custom_resources(&custom);
+            let built = start.elapsed();
+            let v2 = openapi.v2();
+            let merged = start.elapsed();
+            let proto = openapi.v2_protobuf();
+            let encoded = start.elapsed();
+            let start = Instant::now();
+            assert!(openapi.describes(&custom));
+            eprintln!(
+                "{count} CRDs: with_custom_resources {built:?}; + v2 JSON ({} bytes) {merged:?}; \
+                 + v2 protobuf ({} bytes) {encoded:?}; unchanged check {:?}",
+                v2.len(),
+                proto.len(),
+                start.elapsed()
+            );
+        }
+    }
+
     /// The digests of the generated documents, checked in under `openapi/`. Regenerate with
     /// `DEN_UPDATE_OPENAPI=1 cargo test -p den-apiserver openapi`.
     #[test]
@@ -1463,14 +2022,6 @@ mod tests {
     }
 }
 
+mod custom;
 mod protobuf;
 pub use protobuf::{encode_openapi_v2, encode_openapi_v2_json};
-
-impl OpenApi {
-    /// `/openapi/v2` as gnostic's protobuf `openapi.v2.Document`, for clients that send
-    /// `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (kubectl ≤ 1.27).
-    /// Encoded from [`OpenApi::v2`] on first use, then cached.
-    pub fn v2_protobuf(&self) -> Bytes {
-        protobuf::cached(&self.v2)
-    }
-}

@@ -26,7 +26,7 @@ use crate::certs::{Pki, write_private};
 use crate::handlers::{self, ResourceRequest, error_response, json_response, parse_query};
 use crate::metrics::Metrics;
 use crate::negotiation;
-use crate::openapi::OpenApi;
+use crate::openapi::{OpenApi, PublishedOpenApi};
 use crate::registry::Registry;
 use crate::resources::{ResourceInfo, ResourceTable};
 use crate::{bootstrap, discovery};
@@ -115,7 +115,9 @@ pub struct ApiServer {
     builtin: ResourceTable,
     /// What is served now: swapped whole when CustomResourceDefinitions change.
     resources: RwLock<Arc<ResourceTable>>,
-    pub openapi: OpenApi,
+    /// The served OpenAPI documents: swapped whole when the custom resources change.
+    /// Dereferences to the built-in documents (what strategic merge patch reads).
+    pub openapi: PublishedOpenApi,
     pub metrics: Metrics,
     pub service_range: ServiceRange,
     pub address: SocketAddr,
@@ -199,7 +201,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         async move { cacher.register(&prefix).await }
     }))
     .await;
-    let openapi = OpenApi::new(&resources);
+    let openapi = PublishedOpenApi::new(OpenApi::new(&resources));
     let server = Arc::new(ApiServer {
         registry: Registry {
             storage: storage.clone(),
@@ -392,6 +394,8 @@ impl ApiServer {
     /// Serves the built-in kinds plus `custom`, replacing the custom resources served before.
     pub fn set_custom_resources(&self, custom: Vec<ResourceInfo>) {
         let table = Arc::new(self.builtin.extended(custom));
+        // Published first, so that discovery never lists a kind OpenAPI does not describe yet.
+        self.openapi.set_custom_resources(&table);
         *self.resources.write().expect("resource table lock") = table;
     }
 
@@ -485,11 +489,12 @@ impl ApiServer {
                 .body(Body::from(self.metrics.render()))
                 .expect("valid response")),
             ["openapi", "v2"] => {
+                let openapi = self.openapi.current();
                 let (content_type, body) = match negotiation::openapi_v2(headers) {
-                    Some(negotiation::OpenApiV2::Json) => ("application/json", self.openapi.v2()),
+                    Some(negotiation::OpenApiV2::Json) => ("application/json", openapi.v2()),
                     Some(negotiation::OpenApiV2::Protobuf) => (
                         "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-                        self.openapi.v2_protobuf(),
+                        openapi.v2_protobuf(),
                     ),
                     None => {
                         return Err(ApiError::not_acceptable(&[
@@ -504,14 +509,16 @@ impl ApiServer {
                     .body(Body::from(body))
                     .expect("valid response"))
             }
-            ["openapi", "v3"] => ok(self.openapi.v3_index()),
-            ["openapi", "v3", rest @ ..] => match self.openapi.v3_document(&rest.join("/")) {
-                Some(doc) => Ok(Response::builder()
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(doc))
-                    .expect("valid response")),
-                None => not_found(),
-            },
+            ["openapi", "v3"] => ok(self.openapi.current().v3_index()),
+            ["openapi", "v3", rest @ ..] => {
+                match self.openapi.current().v3_document(&rest.join("/")) {
+                    Some(doc) => Ok(Response::builder()
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Body::from(doc))
+                        .expect("valid response")),
+                    None => not_found(),
+                }
+            }
             _ => not_found(),
         }
     }

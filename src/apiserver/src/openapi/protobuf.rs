@@ -17,8 +17,6 @@
 //! even when empty, so "present but empty" survives (kube-openapi tells `properties: {}` apart
 //! from no `properties`).
 
-use std::sync::{Mutex, PoisonError};
-
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
@@ -678,23 +676,12 @@ fn security_definition(w: &mut Writer, m: &Map<String, Value>) {
     }
 }
 
-/// [`encode_openapi_v2_json`] of `json`, remembered for as long as the same document is asked for
-/// (the cache keeps its own reference to `json`, so pointer identity means the same bytes).
-pub(super) fn cached(json: &Bytes) -> Bytes {
-    static CACHE: Mutex<Option<(Bytes, Bytes)>> = Mutex::new(None);
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((source, encoded)) = cache.as_ref()
-        && source.as_ptr() == json.as_ptr()
-        && source.len() == json.len()
-    {
-        return encoded.clone();
-    }
-    let encoded = encode_openapi_v2_json(json).unwrap_or_else(|err| {
+/// [`encode_openapi_v2_json`], logging (and answering an empty document) if `json` is not JSON.
+pub(super) fn encode(json: &Bytes) -> Bytes {
+    encode_openapi_v2_json(json).unwrap_or_else(|err| {
         tracing::error!(%err, "the OpenAPI v2 document is not valid JSON");
         Bytes::new()
-    });
-    *cache = Some((json.clone(), encoded.clone()));
-    encoded
+    })
 }
 
 #[cfg(test)]
