@@ -918,7 +918,7 @@ spec:
             - rule: \"!has(self.replicas) || self.replicas <= 5 || self.color == 'blue'\"
               message: big widgets must be blue
             properties:
-              color: {type: string, enum: [red, blue], default: red}
+              color: {type: string, enum: [red, blue], default: red, description: The colour a widget is painted.}
               replicas: {type: integer, maximum: 10}
           status:
             type: object
@@ -985,6 +985,12 @@ fn custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up(den: &D
     assert_eq!(
         ok(den.kubectl(k, &["scale", "widget", "w1", "--replicas=4"])),
         "widget.example.com/w1 scaled\n"
+    );
+    // The CRD's schema is published: explain prints its descriptions.
+    let explained = eventually(den, k, &["explain", "widget.spec.color"]);
+    assert!(
+        explained.contains("The colour a widget is painted."),
+        "{explained}"
     );
     assert_eq!(
         ok(den.kubectl(k, &["get", "wd", "w1", "-o", "jsonpath={.spec.replicas}"])),
