@@ -195,6 +195,15 @@ impl EtcdBackend {
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_UNAVAILABLE: i32 = 14;
 
+/// How many keys one range request reads when a list has no (or a large) limit.
+const LIST_PAGE: usize = 500;
+
+/// Whether a gRPC error says the response outgrew the message size limit.
+fn is_message_too_large(err: &etcd_client::Error) -> bool {
+    let text = err.to_string();
+    text.contains("message length too large") || text.contains("larger than max")
+}
+
 /// The first key after every key starting with `prefix` (etcd's range end for a prefix).
 fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
@@ -227,6 +236,8 @@ impl Backend for EtcdBackend {
         ))
     }
 
+    /// Reads in pages at one revision, so no single gRPC response outgrows the client's
+    /// 4 MiB message limit; a page that still does is read again in smaller pages.
     async fn list(
         &self,
         prefix: &str,
@@ -235,32 +246,57 @@ impl Backend for EtcdBackend {
         revision: Revision,
     ) -> Result<ListResult> {
         let full_prefix = self.full_key(prefix);
-        let start = match start_after {
+        let mut start = match start_after {
             Some(after) if after >= prefix => format!("{}\0", self.full_key(after)),
             _ => full_prefix.clone(),
         };
-        let mut options = GetOptions::new()
-            .with_range(prefix_end(full_prefix.as_bytes()))
-            .with_revision(revision);
-        if limit > 0 {
-            options = options.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
-        }
-        let resp = match self.client.kv_client().get(start, Some(options)).await {
-            Ok(resp) => resp,
-            Err(e) => return Err(self.revision_error(e, revision).await),
-        };
-        let items: Vec<KeyValue> = resp.kvs().iter().map(|kv| self.kv(kv)).collect();
-        let remaining = (resp.count() - items.len() as i64).max(0);
-        Ok(ListResult {
-            revision: if revision == 0 {
-                header_revision(resp.header())
+        let mut revision = revision;
+        let mut page = LIST_PAGE;
+        let mut items: Vec<KeyValue> = Vec::new();
+        loop {
+            let want = if limit == 0 {
+                page
             } else {
-                revision
-            },
-            more: resp.more() || remaining > 0,
-            remaining: Some(remaining),
-            items,
-        })
+                page.min(limit - items.len())
+            };
+            let options = GetOptions::new()
+                .with_range(prefix_end(full_prefix.as_bytes()))
+                .with_revision(revision)
+                .with_limit(i64::try_from(want).unwrap_or(i64::MAX));
+            let resp = match self
+                .client
+                .kv_client()
+                .get(start.clone(), Some(options))
+                .await
+            {
+                Ok(resp) => resp,
+                Err(e) if page > 1 && is_message_too_large(&e) => {
+                    page /= 2;
+                    continue;
+                }
+                Err(e) => return Err(self.revision_error(e, revision).await),
+            };
+            if revision == 0 {
+                revision = header_revision(resp.header());
+            }
+            items.extend(resp.kvs().iter().map(|kv| self.kv(kv)));
+            let remaining = (resp.count() - resp.kvs().len() as i64).max(0);
+            let done = remaining == 0 || (limit > 0 && items.len() >= limit);
+            if done {
+                return Ok(ListResult {
+                    revision,
+                    more: remaining > 0,
+                    remaining: Some(remaining),
+                    items,
+                });
+            }
+            let last = resp
+                .kvs()
+                .last()
+                .map(|kv| kv.key().to_vec())
+                .unwrap_or_default();
+            start = format!("{}\0", String::from_utf8_lossy(&last));
+        }
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {

@@ -166,6 +166,7 @@ suite!(
     delete_without_expected_revision_removes_the_key,
     delete_with_expected_revision_checks_it,
     list_pages_with_limit_and_start_after,
+    a_list_larger_than_one_grpc_message_comes_back_whole,
     list_at_an_older_revision_shows_the_past_state,
     list_at_a_compacted_revision_fails_with_compacted,
     list_at_a_future_revision_fails_with_future_revision,
@@ -327,6 +328,30 @@ async fn delete_with_expected_revision_checks_it(s: Arc<dyn Backend>) {
             current: None,
         }
     );
+}
+
+async fn a_list_larger_than_one_grpc_message_comes_back_whole(s: Arc<dyn Backend>) {
+    let _history = HISTORY.read().await;
+    // 3,000 values of 2 KiB: 6 MiB, more than a gRPC client takes in one message.
+    let value = "x".repeat(2048);
+    let writes = (0..3000).map(|i| {
+        let (s, value) = (s.clone(), value.clone());
+        async move {
+            s.create(&format!("/big/ns/k{i:05}"), b(&value))
+                .await
+                .unwrap()
+        }
+    });
+    futures::future::join_all(writes).await;
+    let all = s.list("/big/ns/", None, 0, 0).await.unwrap();
+    assert_eq!(all.items.len(), 3000);
+    assert!(!all.more);
+    let page = s
+        .list("/big/ns/", Some("/big/ns/k00999"), 2500, 0)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2000);
+    assert_eq!(page.items[0].key, "/big/ns/k01000");
 }
 
 async fn list_pages_with_limit_and_start_after(s: Arc<dyn Backend>) {
