@@ -105,57 +105,53 @@ async fn reconcile(server: &ApiServer) -> anyhow::Result<(i64, bool)> {
     let now = objects::now_rfc3339();
     let mut served = Vec::new();
     let mut pending = false;
-    for crd in crds {
-        let name = objects::name(&crd).to_string();
+    // First decide every CRD's status and serve the established ones; only then publish the
+    // statuses, so a client that sees `Established` can use the resource at once.
+    let mut decided = Vec::new();
+    for mut crd in crds {
         let status = crd::desired_status(&crd, &taken, &now);
-        let crd = if crd.get("status") != Some(&status) {
-            write_status(server, &info, &name, status)
-                .await
-                .unwrap_or(crd)
-        } else {
-            crd
-        };
-        if !crd::is_established(&crd) {
-            continue;
-        }
-        let names = crd
-            .pointer("/status/acceptedNames")
-            .cloned()
-            .unwrap_or_default();
-        let field = |f: &str| {
-            names
-                .get(f)
+        let changed = crd.get("status") != Some(&status);
+        crd["status"] = status;
+        if crd::is_established(&crd) {
+            let names = crd
+                .pointer("/status/acceptedNames")
+                .cloned()
+                .unwrap_or_default();
+            let field = |f: &str| {
+                names
+                    .get(f)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let group = crd
+                .pointer("/spec/group")
                 .and_then(Value::as_str)
                 .unwrap_or("")
-                .to_string()
-        };
-        taken.push((
-            crd.pointer("/spec/group")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            field("plural"),
-            field("kind"),
-        ));
-        let resources = crd::served_resources(&crd);
-        if objects::is_deleting(&crd) {
-            pending |= !finalize(server, &info, &crd, resources.first()).await;
+                .to_string();
+            taken.push((group, field("plural"), field("kind")));
+            served.extend(crd::served_resources(&crd));
         }
-        served.extend(resources);
+        decided.push((crd, changed));
     }
     for resource in &served {
         server.cacher.register(&resource.key_prefix()).await;
     }
     server.set_custom_resources(served);
+    for (crd, changed) in decided {
+        let name = objects::name(&crd).to_string();
+        if changed {
+            write_status(server, &info, &name, crd["status"].clone()).await;
+        }
+        if objects::is_deleting(&crd) && crd::is_established(&crd) {
+            let resources = crd::served_resources(&crd);
+            pending |= !finalize(server, &info, &crd, resources.first()).await;
+        }
+    }
     Ok((page.revision, pending))
 }
 
-async fn write_status(
-    server: &ApiServer,
-    info: &ResourceInfo,
-    name: &str,
-    status: Value,
-) -> Option<Value> {
+async fn write_status(server: &ApiServer, info: &ResourceInfo, name: &str, status: Value) {
     let result = server
         .registry
         .update(info, "", name, Part::Status, false, |current| {
@@ -164,12 +160,8 @@ async fn write_status(
             Ok(new)
         })
         .await;
-    match result {
-        Ok((crd, _)) => Some(crd),
-        Err(e) => {
-            tracing::debug!("CRD {name}: status not written: {}", e.message);
-            None
-        }
+    if let Err(e) = result {
+        tracing::debug!("CRD {name}: status not written: {}", e.message);
     }
 }
 

@@ -7,6 +7,7 @@ pub mod conversion;
 pub mod crd;
 pub mod crd_controller;
 pub mod discovery;
+pub mod encoded_events;
 pub mod errors;
 pub mod fieldvalidation;
 pub mod handlers;

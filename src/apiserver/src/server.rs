@@ -109,6 +109,8 @@ impl ServiceRange {
 
 pub struct ApiServer {
     pub registry: Registry,
+    /// Watch events decoded and encoded once for all watchers.
+    pub encoded_events: Arc<crate::encoded_events::EncodedEvents>,
     /// The watch cache in front of the store (`registry.storage` is this cacher).
     pub cacher: Arc<Cacher>,
     /// The built-in kinds; custom resources are added to these.
@@ -207,6 +209,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
             storage: storage.clone(),
         },
         cacher,
+        encoded_events: Default::default(),
         resources: RwLock::new(Arc::new(resources.extended(Vec::new()))),
         builtin: resources,
         openapi,

@@ -13,6 +13,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::encoded_events::{Encoded, EncodedEvents};
 use crate::handlers::{ResourceRequest, list_options};
 use crate::negotiation::Output;
 use crate::objects;
@@ -20,6 +21,7 @@ use crate::registry::{self, ListOptions, storage_error};
 use crate::resources::ResourceInfo;
 use crate::server::ApiServer;
 use crate::table;
+use std::sync::Arc;
 
 /// How often a watch that allows bookmarks gets one (upstream: about a minute).
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
@@ -131,10 +133,12 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
     };
     match server.registry.storage.watch(&prefix, start).await {
         Ok(events) => {
+            let shared = server.encoded_events.clone();
             let initial_end_bookmark = params.send_initial_events == Some(true);
             tokio::spawn(async move {
                 let stream = WatchStream {
                     tx,
+                    shared,
                     opts,
                     encoder,
                     params,
@@ -182,6 +186,20 @@ impl Encoder {
         Bytes::from(line)
     }
 
+    /// An event whose object is already encoded: plain JSON output splices the shared bytes.
+    fn shared_event(&mut self, event_type: &str, encoded: &Encoded) -> Bytes {
+        if self.output != Output::Object {
+            return self.object_event(event_type, encoded.value.clone());
+        }
+        let mut line = Vec::with_capacity(encoded.json.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(event_type.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(&encoded.json);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+
     fn object_event(&mut self, event_type: &str, obj: Value) -> Bytes {
         let object = match self.output {
             Output::Table { include_object } => {
@@ -214,6 +232,7 @@ impl Encoder {
 
 struct WatchStream {
     tx: mpsc::Sender<Bytes>,
+    shared: Arc<EncodedEvents>,
     opts: ListOptions,
     encoder: Encoder,
     params: WatchParams,
@@ -272,24 +291,31 @@ impl WatchStream {
         let revision = event.revision();
         self.last = revision;
         let info = self.encoder.info.clone();
-        let current = info.decode(&event.kv);
-        let previous = event.prev.as_ref().map(|kv| info.decode(kv));
+        // Decoded and encoded once for every watcher of this resource.
+        let current = self.shared.get(&info, &event.kv, revision);
         let matches = |obj: &Value| registry::matches(&info, obj, &self.opts);
-        let (event_type, mut obj) = match event.event_type {
-            EventType::Deleted => (matches(&current).then_some("DELETED"), current),
-            EventType::Created => (matches(&current).then_some("ADDED"), current),
+        let event_type = match event.event_type {
+            EventType::Deleted => matches(&current.value).then_some("DELETED")?,
+            EventType::Created => matches(&current.value).then_some("ADDED")?,
             EventType::Modified => {
-                let now = matches(&current);
-                let before = previous.as_ref().is_some_and(matches);
-                match (now, before) {
-                    (true, true) => (Some("MODIFIED"), current),
-                    (true, false) => (Some("ADDED"), current),
-                    (false, true) => (Some("DELETED"), previous.unwrap_or(current)),
-                    (false, false) => (None, current),
+                let before = event
+                    .prev
+                    .as_ref()
+                    .map(|kv| self.shared.get(&info, kv, kv.mod_revision));
+                let was = before.as_ref().is_some_and(|b| matches(&b.value));
+                match (matches(&current.value), was) {
+                    (true, true) => "MODIFIED",
+                    (true, false) => "ADDED",
+                    // It stopped matching: this watcher sees its last matching state deleted.
+                    (false, true) => {
+                        let mut gone = before.expect("matched before").value.clone();
+                        objects::set_resource_version(&mut gone, revision);
+                        return Some(self.encoder.object_event("DELETED", gone));
+                    }
+                    (false, false) => return None,
                 }
             }
         };
-        objects::set_resource_version(&mut obj, revision);
-        Some(self.encoder.object_event(event_type?, obj))
+        Some(self.encoder.shared_event(event_type, &current))
     }
 }
