@@ -116,12 +116,19 @@ struct Builtins {
 /// [`OpenApi::new`]) plus, in values made by [`OpenApi::with_custom_resources`], those of the
 /// served custom resource versions.
 pub struct OpenApi {
-    builtin: Arc<Builtins>,
+    builtin: Arc<LazyBuiltins>,
     custom: Option<custom::Documents>,
 }
 
-impl OpenApi {
-    pub fn new(table: &ResourceTable) -> Self {
+/// The built-in documents, built on first use: an idle server never spends the time or
+/// the memory, and most clients fetch them only when they validate or explain.
+struct LazyBuiltins {
+    table: ResourceTable,
+    built: OnceLock<Builtins>,
+}
+
+impl Builtins {
+    fn build(table: &ResourceTable) -> Self {
         let model = Model::new(table);
         let mut v3 = BTreeMap::new();
         let mut all_paths: Vec<PathItem> = Vec::new();
@@ -148,17 +155,32 @@ impl OpenApi {
                 .iter()
                 .map(|n| (n.as_str(), model.defs_v2[n].as_str())),
         ));
+        Builtins {
+            model,
+            v3,
+            v2_paths,
+            v2_defs,
+            v2,
+            v2_protobuf: OnceLock::new(),
+        }
+    }
+}
+
+impl OpenApi {
+    pub fn new(table: &ResourceTable) -> Self {
+        let lazy = LazyBuiltins {
+            table: table.extended(Vec::new()),
+            built: OnceLock::new(),
+        };
         Self {
-            builtin: Arc::new(Builtins {
-                model,
-                v3,
-                v2_paths,
-                v2_defs,
-                v2,
-                v2_protobuf: OnceLock::new(),
-            }),
+            builtin: Arc::new(lazy),
             custom: None,
         }
+    }
+
+    fn builtins(&self) -> &Builtins {
+        let lazy = &self.builtin;
+        lazy.built.get_or_init(|| Builtins::build(&lazy.table))
     }
 
     /// These documents with those of `custom` (the custom resource versions served now; built-in
@@ -172,7 +194,7 @@ impl OpenApi {
             .collect();
         OpenApi {
             builtin: self.builtin.clone(),
-            custom: (!custom.is_empty()).then(|| custom::Documents::new(&self.builtin, custom)),
+            custom: (!custom.is_empty()).then(|| custom::Documents::new(self.builtins(), custom)),
         }
     }
 
@@ -189,12 +211,12 @@ impl OpenApi {
 
     /// The v3 documents, built-in first where a name is both (built-in group-versions win).
     fn v3_docs(&self) -> impl Iterator<Item = (&str, &V3Doc)> {
-        let builtin = self.builtin.v3.iter();
+        let builtin = self.builtins().v3.iter();
         let custom = self
             .custom
             .iter()
             .flat_map(|c| c.v3.iter())
-            .filter(|(name, _)| !self.builtin.v3.contains_key(*name));
+            .filter(|(name, _)| !self.builtins().v3.contains_key(*name));
         let mut all: Vec<(&str, &V3Doc)> = builtin
             .chain(custom)
             .map(|(name, doc)| (name.as_str(), doc))
@@ -205,7 +227,7 @@ impl OpenApi {
 
     fn v3_doc(&self, path: &str) -> Option<&V3Doc> {
         let path = path.trim_matches('/');
-        self.builtin
+        self.builtins()
             .v3
             .get(path)
             .or_else(|| self.custom.as_ref()?.v3.get(path))
@@ -242,8 +264,8 @@ impl OpenApi {
     /// The Swagger 2.0 document served at `/openapi/v2`.
     pub fn v2(&self) -> Bytes {
         match &self.custom {
-            None => self.builtin.v2.clone(),
-            Some(custom) => custom.v2(&self.builtin),
+            None => self.builtins().v2.clone(),
+            Some(custom) => custom.v2(self.builtins()),
         }
     }
 
@@ -252,7 +274,7 @@ impl OpenApi {
     /// Encoded from [`OpenApi::v2`] on first use, then cached.
     pub fn v2_protobuf(&self) -> Bytes {
         let cache = match &self.custom {
-            None => &self.builtin.v2_protobuf,
+            None => &self.builtins().v2_protobuf,
             Some(custom) => &custom.v2_protobuf,
         };
         cache.get_or_init(|| protobuf::encode(&self.v2())).clone()
