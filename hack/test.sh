@@ -51,9 +51,19 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$work/test.log"
 status=${PIPESTATUS[0]}
 set -e
 
-# One closing line for the whole run.
+echo "--- conformance: upstream e2e.test v1.33, the claimed subset (conformance/claimed.txt)" >&2
+set +e
+conformance/run.sh 2>&1 | tee "$work/conformance.log"
+conformance_status=${PIPESTATUS[0]}
+set -e
+[ "$conformance_status" -eq 0 ] || status=$conformance_status
+
+# One closing line for the whole run: every cargo test result plus the conformance total.
 passed=$(grep -Eo '[0-9]+ passed' "$work/test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$work/test.log" | awk '{s+=$1} END {print s+0}')
+conformance_total=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/conformance.log" | tail -n 1)
+passed=$((passed + $(echo "${conformance_total:-0 passed}" | grep -Eo '^[0-9]+')))
+failed=$((failed + $(echo "${conformance_total:-0 passed, 0 failed}" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
 echo "hack/test.sh took ${SECONDS}s" >&2
 echo "$passed passed, $failed failed"
 exit "$status"

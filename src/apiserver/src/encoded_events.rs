@@ -2,7 +2,7 @@
 //! watchers, an event costs one decode and one encode, not a thousand.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use den_storage::KeyValue;
@@ -28,9 +28,12 @@ pub struct EncodedEvents {
     inner: Mutex<Recent>,
 }
 
+/// Filled once by whichever watcher gets there first; the others wait for it.
+type Slot = Arc<OnceLock<Arc<Encoded>>>;
+
 #[derive(Default)]
 struct Recent {
-    entries: HashMap<EventKey, Arc<Encoded>>,
+    entries: HashMap<EventKey, Slot>,
     order: VecDeque<EventKey>,
 }
 
@@ -42,32 +45,29 @@ impl EncodedEvents {
             kv.key.clone(),
             revision,
         );
-        if let Some(found) = self
-            .inner
-            .lock()
-            .expect("event cache lock")
-            .entries
-            .get(&key)
-        {
-            return found.clone();
-        }
-        let mut value = info.decode(kv);
-        objects::set_resource_version(&mut value, revision);
-        let json = Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize"));
-        let encoded = Arc::new(Encoded { value, json });
-        let mut recent = self.inner.lock().expect("event cache lock");
-        if recent
-            .entries
-            .insert(key.clone(), encoded.clone())
-            .is_none()
-        {
-            recent.order.push_back(key);
-            while recent.order.len() > CAPACITY {
-                if let Some(old) = recent.order.pop_front() {
-                    recent.entries.remove(&old);
+        let slot = {
+            let mut recent = self.inner.lock().expect("event cache lock");
+            match recent.entries.get(&key) {
+                Some(slot) => slot.clone(),
+                None => {
+                    let slot = Slot::default();
+                    recent.entries.insert(key.clone(), slot.clone());
+                    recent.order.push_back(key);
+                    while recent.order.len() > CAPACITY {
+                        if let Some(old) = recent.order.pop_front() {
+                            recent.entries.remove(&old);
+                        }
+                    }
+                    slot
                 }
             }
-        }
-        encoded
+        };
+        slot.get_or_init(|| {
+            let mut value = info.decode(kv);
+            objects::set_resource_version(&mut value, revision);
+            let json = Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize"));
+            Arc::new(Encoded { value, json })
+        })
+        .clone()
     }
 }
