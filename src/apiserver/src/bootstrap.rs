@@ -99,6 +99,23 @@ pub async fn ensure_builtin_objects(server: &ApiServer) -> Result<()> {
         ensure(server, "scheduling.k8s.io", "v1", "priorityclasses", pc).await?;
     }
 
+    // The default ServiceCIDR, as upstream's apiserver creates it from its flags.
+    let cidr = server.service_range.cidr();
+    let service_cidr = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": "kubernetes"},
+        "spec": {"cidrs": [cidr]},
+    });
+    ensure(
+        server,
+        "networking.k8s.io",
+        "v1",
+        "servicecidrs",
+        service_cidr,
+    )
+    .await?;
+
     let ip = server.address.ip().to_string();
     let port = server.address.port();
     let cluster_ip = server.service_range.first().to_string();

@@ -151,6 +151,22 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
     Ok(value)
 }
 
+/// `obj` without object members whose value is `null`, at any depth.
+fn without_nulls(mut obj: Value) -> Value {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut obj);
+    obj
+}
+
 /// The fields a JSON body repeats (YAML and protobuf cannot repeat a field here).
 fn body_duplicates(headers: &HeaderMap, body: &[u8]) -> Vec<String> {
     if content_type(headers).ends_with("json") || content_type(headers).is_empty() {
@@ -200,7 +216,9 @@ fn canonicalize(
     // Built-in kinds drop unknown fields in the typed decode; custom resources prune them.
     let (decoded, unknown) = match &info.codec {
         Codec::Builtin(builtin) => {
-            let decoded = (builtin.canonicalize)(obj.clone()).map_err(|e| cannot_handle(&e))?;
+            // Go decodes `null` as the field's zero value; the typed structs take it as absent.
+            let decoded = (builtin.canonicalize)(without_nulls(obj.clone()))
+                .map_err(|e| cannot_handle(&e))?;
             let unknown = fieldvalidation::unknown_fields(&obj, &decoded);
             (decoded, unknown)
         }

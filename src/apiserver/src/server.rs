@@ -96,6 +96,15 @@ impl ServiceRange {
         })
     }
 
+    /// The range in CIDR notation, e.g. `10.96.0.0/12`.
+    pub fn cidr(&self) -> String {
+        format!(
+            "{}/{}",
+            Ipv4Addr::from(self.base),
+            32 - self.size.trailing_zeros()
+        )
+    }
+
     /// The first usable address: the `kubernetes` service's ClusterIP.
     pub fn first(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.base + 1)

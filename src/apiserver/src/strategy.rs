@@ -41,10 +41,14 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
             }
         }
         ("", "pods") => {
+            let qos = qos_class(root.get("spec").unwrap_or(&Value::Null));
             root.insert(
                 "status".into(),
-                json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                json!({"phase": "Pending", "qosClass": qos}),
             );
+        }
+        ("", "persistentvolumeclaims" | "persistentvolumes") => {
+            root.insert("status".into(), json!({"phase": "Pending"}));
         }
         ("", "secrets")
             if root
@@ -126,12 +130,54 @@ fn bump_generation(info: &ResourceInfo, new: &mut Value, old: &Value) {
     meta_mut(new).insert("generation".into(), json!(generation));
 }
 
+/// Upstream's pod QoS class: Guaranteed when every container sets equal CPU and memory
+/// requests and limits, BestEffort when none sets any, Burstable otherwise.
+fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|f| spec.get(*f).and_then(Value::as_array).into_iter().flatten())
+        .collect();
+    let quantity = |c: &Value, kind: &str, resource: &str| {
+        c.pointer(&format!("/resources/{kind}/{resource}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in &containers {
+        for resource in ["cpu", "memory"] {
+            let (request, limit) = (
+                quantity(c, "requests", resource),
+                quantity(c, "limits", resource),
+            );
+            any |= request.is_some() || limit.is_some();
+            // A missing request defaults to the limit.
+            guaranteed &= limit.is_some() && (request.is_none() || request == limit);
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+/// Names of IPAddress objects are the addresses themselves, in canonical form.
+fn name_is_ip_address(name: &str, _prefix: bool) -> Vec<String> {
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.to_string() == name => Vec::new(),
+        Ok(ip) => vec![format!("must be in canonical form (\"{ip}\")")],
+        Err(_) => vec!["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into()],
+    }
+}
+
 /// How upstream validates a kind's `metadata.name`.
 fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
     match (info.group.as_ref(), info.plural.as_ref()) {
         ("", "namespaces") => validation::name_is_dns_label,
         ("", "services") => validation::name_is_dns1035_label,
         ("rbac.authorization.k8s.io", _) => validation::name_is_path_segment,
+        ("networking.k8s.io", "ipaddresses") => name_is_ip_address,
         _ => validation::name_is_dns_subdomain,
     }
 }
@@ -150,7 +196,72 @@ pub fn validate(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<Ca
         Codec::Builtin(_) if info.is("apiextensions.k8s.io", "customresourcedefinitions") => {
             causes.extend(crate::crd::validate_crd(obj));
         }
+        Codec::Builtin(_) if info.is("", "configmaps") || info.is("", "secrets") => {
+            causes.extend(validate_data_keys(obj));
+            if let Some(old) = old {
+                causes.extend(validate_immutable_data(obj, old));
+            }
+        }
         Codec::Builtin(_) => {}
+    }
+    causes
+}
+
+const CONFIG_KEY_MESSAGE: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
+/// ConfigMap and Secret keys: upstream's `IsConfigMapKey`.
+fn validate_data_keys(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for field in ["data", "binaryData", "stringData"] {
+        let Some(map) = obj.get(field).and_then(Value::as_object) else {
+            continue;
+        };
+        for key in map.keys() {
+            let valid = !key.is_empty()
+                && key.len() <= 253
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && key != "."
+                && key != ".."
+                && !key.starts_with("..");
+            if !valid {
+                let field = format!("{field}[{key}]");
+                let value = validation::BadValue::Str(key.clone());
+                causes.push(
+                    validation::FieldError::invalid(&field, value, CONFIG_KEY_MESSAGE).to_cause(),
+                );
+            }
+        }
+    }
+    causes
+}
+
+/// An `immutable` ConfigMap or Secret keeps its data and stays immutable.
+fn validate_immutable_data(new: &Value, old: &Value) -> Vec<Cause> {
+    if old.get("immutable").and_then(Value::as_bool) != Some(true) {
+        return Vec::new();
+    }
+    let mut causes = Vec::new();
+    for field in ["data", "binaryData"] {
+        if new.get(field) != old.get(field) {
+            causes.push(
+                validation::FieldError::forbidden(
+                    field,
+                    "field is immutable when `immutable` is set",
+                )
+                .to_cause(),
+            );
+        }
+    }
+    if new.get("immutable").and_then(Value::as_bool) != Some(true) {
+        causes.push(
+            validation::FieldError::forbidden(
+                "immutable",
+                "field is immutable when `immutable` is set",
+            )
+            .to_cause(),
+        );
     }
     causes
 }
@@ -195,6 +306,18 @@ pub fn selectable_fields(info: &ResourceInfo) -> Vec<String> {
             "source",
             "type",
         ],
+        ("events.k8s.io", "events") => &[
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "regarding.apiVersion",
+            "regarding.resourceVersion",
+            "regarding.fieldPath",
+            "reason",
+            "reportingController",
+            "type",
+        ],
         ("", "secrets") => &["type"],
         ("", "namespaces") => &["status.phase"],
         ("", "nodes") => &["spec.unschedulable"],
@@ -213,7 +336,11 @@ pub fn field_value(info: &ResourceInfo, obj: &Value, field: &str) -> Option<Stri
         return custom.field_value(obj, field);
     }
     let value = match field {
-        "source" => obj.pointer("/source/component"),
+        // An event's source falls back to its reporting controller, as upstream's field set.
+        "source" => obj
+            .pointer("/source/component")
+            .filter(|c| c.as_str().is_some_and(|c| !c.is_empty()))
+            .or_else(|| obj.get("reportingComponent")),
         "status.podIPs" => obj.pointer("/status/podIPs/0/ip"),
         "spec.hostNetwork" | "spec.unschedulable" => {
             let path = format!("/{}", field.replace('.', "/"));
