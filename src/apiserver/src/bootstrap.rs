@@ -2,7 +2,7 @@
 //! with its Endpoints and EndpointSlice pointing at this API server, and the system
 //! priority classes.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::registry::Part;
@@ -10,30 +10,8 @@ use crate::server::ApiServer;
 
 const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates `obj` unless it exists.
-async fn ensure(
-    server: &ApiServer,
-    group: &str,
-    version: &str,
-    plural: &str,
-    obj: Value,
-) -> Result<()> {
-    let info = server
-        .resources()
-        .get(group, version, plural)
-        .cloned()
-        .expect("bootstrap kinds are built in");
-    let namespace = crate::objects::namespace(&obj).to_string();
-    let name = crate::objects::name(&obj).to_string();
-    match server.registry.create(&info, &namespace, obj, false).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code == 409 => Ok(()),
-        Err(e) => Err(anyhow::anyhow!("{}", e.message))
-            .with_context(|| format!("cannot create {plural} {name}")),
-    }
-}
-
-/// Creates `obj`, or replaces its `fields` when it exists with other values.
+/// Creates `obj`, or replaces its `fields` when it exists with other values (none: it only
+/// has to exist).
 async fn reconcile(
     server: &ApiServer,
     group: &str,
@@ -65,7 +43,17 @@ async fn reconcile(
                 .map_err(|e| anyhow::anyhow!("cannot update {plural} {name}: {}", e.message))?;
             Ok(())
         }
-        Err(e) if e.code == 404 => ensure(server, group, version, plural, obj).await,
+        Err(e) if e.code == 404 => {
+            match server.registry.create(&info, &namespace, obj, false).await {
+                // Another server of the same store got there first.
+                Ok(_) => Ok(()),
+                Err(e) if e.code == 409 => Ok(()),
+                Err(e) => Err(anyhow::anyhow!(
+                    "cannot create {plural} {name}: {}",
+                    e.message
+                )),
+            }
+        }
         Err(e) => Err(anyhow::anyhow!(
             "cannot read {plural} {name}: {}",
             e.message
@@ -75,12 +63,13 @@ async fn reconcile(
 
 pub async fn ensure_builtin_objects(server: &ApiServer) -> Result<()> {
     for ns in NAMESPACES {
-        ensure(
+        reconcile(
             server,
             "",
             "v1",
             "namespaces",
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            &[],
         )
         .await?;
     }
@@ -96,7 +85,15 @@ pub async fn ensure_builtin_objects(server: &ApiServer) -> Result<()> {
             "description": "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
             "preemptionPolicy": "PreemptLowerPriority",
         });
-        ensure(server, "scheduling.k8s.io", "v1", "priorityclasses", pc).await?;
+        reconcile(
+            server,
+            "scheduling.k8s.io",
+            "v1",
+            "priorityclasses",
+            pc,
+            &[],
+        )
+        .await?;
     }
 
     // The default ServiceCIDR, as upstream's apiserver creates it from its flags.
@@ -107,12 +104,13 @@ pub async fn ensure_builtin_objects(server: &ApiServer) -> Result<()> {
         "metadata": {"name": "kubernetes"},
         "spec": {"cidrs": [cidr]},
     });
-    ensure(
+    reconcile(
         server,
         "networking.k8s.io",
         "v1",
         "servicecidrs",
         service_cidr,
+        &[],
     )
     .await?;
 

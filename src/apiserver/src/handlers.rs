@@ -445,24 +445,27 @@ async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body
     Ok(json_response(StatusCode::OK, &body))
 }
 
-async fn create(
-    server: &ApiServer,
-    req: &ResourceRequest,
-    body: Body,
-) -> Result<Response<Body>, ApiError> {
+/// The object a create or update sends: decoded, checked against the resource and the
+/// request's namespace, with unknown and duplicate fields handled per `fieldValidation`.
+async fn read_object(req: &ResourceRequest, body: Body) -> Result<Value, ApiError> {
     let bytes = read_body(body).await?;
-    let obj = canonicalize(
-        req,
-        decode_body(&req.headers, &bytes)?,
-        &body_duplicates(&req.headers, &bytes),
-    )?;
+    let duplicates = body_duplicates(&req.headers, &bytes);
+    let obj = canonicalize(req, decode_body(&req.headers, &bytes)?, &duplicates)?;
     let ns = objects::namespace(&obj);
     if req.info.namespaced && !ns.is_empty() && ns != req.namespace() {
         return Err(ApiError::bad_request(
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
     }
-    let mut obj = obj;
+    Ok(obj)
+}
+
+async fn create(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    body: Body,
+) -> Result<Response<Body>, ApiError> {
+    let mut obj = read_object(req, body).await?;
     if req.info.is("", "services") {
         server.allocate_service_addresses(&mut obj).await?;
     }
@@ -498,24 +501,13 @@ async fn update(
     body: Body,
     part: Part,
 ) -> Result<Response<Body>, ApiError> {
-    let bytes = read_body(body).await?;
-    let obj = canonicalize(
-        req,
-        decode_body(&req.headers, &bytes)?,
-        &body_duplicates(&req.headers, &bytes),
-    )?;
+    let obj = read_object(req, body).await?;
     let body_name = objects::name(&obj);
     if body_name != req.name() {
         return Err(ApiError::bad_request(&format!(
             "the name of the object ({body_name}) does not match the name on the URL ({})",
             req.name()
         )));
-    }
-    let ns = objects::namespace(&obj);
-    if req.info.namespaced && !ns.is_empty() && ns != req.namespace() {
-        return Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        ));
     }
     let info = &req.info;
     let name = req.name();
