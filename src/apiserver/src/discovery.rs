@@ -47,6 +47,15 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource<'_>> {
             &SUBRESOURCE_VERBS[..],
         ));
     }
+    if r.is("certificates.k8s.io", "certificatesigningrequests") {
+        out.push((
+            "approval",
+            &r.group,
+            &r.version,
+            &r.kind,
+            &SUBRESOURCE_VERBS[..],
+        ));
+    }
     if r.is("", "namespaces") {
         out.push(("finalize", &r.group, &r.version, &r.kind, &["update"][..]));
     }

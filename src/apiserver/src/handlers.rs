@@ -297,6 +297,16 @@ async fn dispatch(
         ("update", "finalize") if info.plural == "namespaces" && info.group.is_empty() => {
             update(server, req, body, Part::Finalize).await
         }
+        // A CSR's approval is a status change: conditions only.
+        ("get", "approval") if info.is("certificates.k8s.io", "certificatesigningrequests") => {
+            get(server, req).await
+        }
+        ("update", "approval") if info.is("certificates.k8s.io", "certificatesigningrequests") => {
+            update(server, req, body, Part::Status).await
+        }
+        ("patch", "approval") if info.is("certificates.k8s.io", "certificatesigningrequests") => {
+            patch(server, req, body, Part::Status).await
+        }
         ("patch", "") => patch(server, req, body, Part::Main).await,
         ("patch", "status") if info.status_subresource => {
             patch(server, req, body, Part::Status).await
