@@ -430,6 +430,13 @@ pub fn list_options(req: &ResourceRequest) -> Result<ListOptions, ApiError> {
 
 async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body>, ApiError> {
     let opts = list_options(req)?;
+    let plain = req.output == Output::Object
+        && opts.labels.as_ref().is_none_or(|l| l.is_empty())
+        && opts.fields.is_none()
+        && matches!(req.info.builtin(), Some(b) if b.conversion.is_none());
+    if plain {
+        return list_stored(server, req, &opts).await;
+    }
     let page = server
         .registry
         .list(&req.info, req.namespace(), &opts)
@@ -453,6 +460,47 @@ async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body
         }),
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// A plain JSON list of a built-in kind: the stored bytes, each with its `resourceVersion`
+/// spliced in, so a large list costs no decode and re-encode of every object.
+async fn list_stored(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    opts: &ListOptions,
+) -> Result<Response<Body>, ApiError> {
+    let page = server
+        .registry
+        .list_stored(&req.info, req.namespace(), opts)
+        .await?;
+    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
+    if let Some(token) = &page.continue_token {
+        metadata["continue"] = json!(token);
+    }
+    if let Some(remaining) = page.remaining {
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    let head = json!({"kind": req.info.list_kind, "apiVersion": req.info.api_version(), "metadata": metadata});
+    let head = serde_json::to_vec(&head).expect("JSON values serialize");
+    let size: usize = page.items.iter().map(|kv| kv.value.len() + 40).sum();
+    let mut body = Vec::with_capacity(head.len() + size + 16);
+    body.extend_from_slice(&head[..head.len() - 1]);
+    body.extend_from_slice(b",\"items\":[");
+    for (index, kv) in page.items.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        if !objects::splice_resource_version_into(&mut body, &kv.value, kv.mod_revision) {
+            let obj = req.info.decode(kv);
+            body.extend_from_slice(&serde_json::to_vec(&obj).expect("JSON values serialize"));
+        }
+    }
+    body.extend_from_slice(b"]}");
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("valid response"))
 }
 
 /// The object a create or update sends: decoded, checked against the resource and the

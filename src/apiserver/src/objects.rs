@@ -93,3 +93,103 @@ pub fn spec_fields(obj: &Value) -> Map<String, Value> {
         })
         .unwrap_or_default()
 }
+
+/// Stored JSON with `"resourceVersion":"<revision>"` added as the first member of its
+/// top-level `metadata`, without decoding the object. `None` when `json` is not an object
+/// with a `metadata` object (callers then decode).
+pub fn splice_resource_version(json: &[u8], revision: i64) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(json.len() + 32);
+    splice_resource_version_into(&mut out, json, revision).then_some(out)
+}
+
+/// [`splice_resource_version`] appending to `out`; false (and nothing appended) when `json`
+/// has no top-level `metadata` object.
+pub fn splice_resource_version_into(out: &mut Vec<u8>, json: &[u8], revision: i64) -> bool {
+    let Some(at) = top_level_metadata_body(json) else {
+        return false;
+    };
+    let empty = json[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(b"\"resourceVersion\":\"");
+    out.extend_from_slice(revision.to_string().as_bytes());
+    out.extend_from_slice(b"\"");
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&json[at..]);
+    true
+}
+
+/// The offset just after the `{` that opens the value of the top-level `"metadata"` member.
+fn top_level_metadata_body(json: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Whether the string that starts at depth 1 after `{` or `,` is a member name.
+    let mut expect_key = false;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                let end = string_end(json, i)?;
+                if depth == 1 && expect_key && &json[i..=end] == b"\"metadata\"" {
+                    let mut j = end + 1;
+                    while j < json.len() && (json[j].is_ascii_whitespace() || json[j] == b':') {
+                        j += 1;
+                    }
+                    return (json.get(j) == Some(&b'{')).then_some(j + 1);
+                }
+                expect_key = false;
+                i = end;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                expect_key = json[i] == b'{' && depth == 1;
+            }
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b',' => expect_key = depth == 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the quote closing the string that opens at `start`.
+fn string_end(json: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    while i < json.len() {
+        match json[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_version_is_spliced_into_the_top_level_metadata_only() {
+        let stored = br#"{"apiVersion":"v1","data":{"metadata":"x\"metadata\":{"},"kind":"ConfigMap","metadata":{"name":"a"},"spec":{"metadata":{}}}"#;
+        let spliced = splice_resource_version(stored, 42).unwrap();
+        let value: Value = serde_json::from_slice(&spliced).unwrap();
+        assert_eq!(
+            value["metadata"],
+            json!({"name": "a", "resourceVersion": "42"})
+        );
+        assert_eq!(value["spec"]["metadata"], json!({}));
+        assert_eq!(value["data"]["metadata"], "x\"metadata\":{");
+
+        let empty = splice_resource_version(br#"{"metadata":{}}"#, 7).unwrap();
+        assert_eq!(empty, br#"{"metadata":{"resourceVersion":"7"}}"#);
+        let nested_first = br#"{"a":{"metadata":{"x":1}},"metadata":{"name":"b"}}"#;
+        let value: Value =
+            serde_json::from_slice(&splice_resource_version(nested_first, 3).unwrap()).unwrap();
+        assert_eq!(value["a"]["metadata"], json!({"x": 1}));
+        assert_eq!(value["metadata"]["resourceVersion"], "3");
+        assert!(splice_resource_version(br#"{"kind":"X"}"#, 1).is_none());
+        assert!(splice_resource_version(br#"{"metadata":"s"}"#, 1).is_none());
+    }
+}

@@ -98,8 +98,8 @@ pub struct ListOptions {
     pub resource_version_match: Option<String>,
 }
 
-pub struct ListPage {
-    pub items: Vec<Value>,
+pub struct ListPage<T = Value> {
+    pub items: Vec<T>,
     pub revision: Revision,
     pub continue_token: Option<String>,
     pub remaining: Option<i64>,
@@ -582,6 +582,34 @@ impl Registry {
         namespace: &str,
         opts: &ListOptions,
     ) -> Result<ListPage, ApiError> {
+        self.scan(info, namespace, opts, |kv| {
+            let obj = info.decode(kv);
+            matches(info, &obj, opts).then_some(obj)
+        })
+        .await
+    }
+
+    /// A page of stored objects as they are in the store (no selectors may be given): for
+    /// plain JSON lists, which splice `resourceVersion` into the stored bytes.
+    pub async fn list_stored(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        opts: &ListOptions,
+    ) -> Result<ListPage<KeyValue>, ApiError> {
+        debug_assert!(opts.labels.as_ref().is_none_or(|l| l.is_empty()) && opts.fields.is_none());
+        self.scan(info, namespace, opts, |kv| Some(kv.clone()))
+            .await
+    }
+
+    /// Reads one page at one revision, keeping what `keep` returns for each stored object.
+    async fn scan<T>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        opts: &ListOptions,
+        mut keep: impl FnMut(&KeyValue) -> Option<T>,
+    ) -> Result<ListPage<T>, ApiError> {
         let prefix = collection_prefix(info, namespace);
         let (mut revision, mut start_after) = match &opts.continue_token {
             Some(token) => {
@@ -624,11 +652,10 @@ impl Registry {
             revision = page.revision;
             let count = page.items.len();
             for (index, kv) in page.items.iter().enumerate() {
-                let obj = info.decode(kv);
-                if !matches(info, &obj, opts) {
+                let Some(item) = keep(kv) else {
                     continue;
-                }
-                items.push(obj);
+                };
+                items.push(item);
                 if opts.limit > 0 && items.len() == opts.limit {
                     let more_here = index + 1 < count;
                     if more_here || page.more {
