@@ -1285,21 +1285,15 @@ impl<'a> Printer<'a> {
     }
 
     fn replication_controller(&self) -> Vec<Value> {
-        let (names, images) =
-            container_cells(self.arr_at(&["spec", "template", "spec", "containers"]));
-        vec![
-            self.name(),
-            int(self.desired_replicas()),
-            int(self.int_at(&["status", "replicas"])),
-            int(self.int_at(&["status", "readyReplicas"])),
-            self.age_cell(),
-            names,
-            images,
-            text(format_labels(at(self.obj, &["spec", "selector"]))),
-        ]
+        self.replicas_row(format_labels(at(self.obj, &["spec", "selector"])))
     }
 
     fn replica_set(&self) -> Vec<Value> {
+        self.replicas_row(format_label_selector(at(self.obj, &["spec", "selector"])))
+    }
+
+    /// The row replication controllers and replica sets share; only their selectors differ.
+    fn replicas_row(&self, selector: String) -> Vec<Value> {
         let (names, images) =
             container_cells(self.arr_at(&["spec", "template", "spec", "containers"]));
         vec![
@@ -1310,7 +1304,7 @@ impl<'a> Printer<'a> {
             self.age_cell(),
             names,
             images,
-            text(format_label_selector(at(self.obj, &["spec", "selector"]))),
+            text(selector),
         ]
     }
 
