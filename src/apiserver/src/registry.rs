@@ -138,16 +138,18 @@ fn collection_prefix(info: &ResourceInfo, namespace: &str) -> String {
 
 /// Whether a deleting object may now leave the store.
 fn ready_to_delete(info: &ResourceInfo, obj: &Value) -> bool {
-    if !objects::is_deleting(obj) || !objects::finalizers(obj).is_empty() {
-        return false;
-    }
-    if info.is("", "namespaces") {
-        return obj
+    objects::is_deleting(obj) && nothing_holds(info, obj)
+}
+
+/// No finalizer holds `obj` back: neither `metadata.finalizers` nor, for a namespace, the
+/// `spec.finalizers` the namespace controller clears.
+fn nothing_holds(info: &ResourceInfo, obj: &Value) -> bool {
+    let spec_finalizers_done = !info.is("", "namespaces")
+        || obj
             .pointer("/spec/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
-    }
-    true
+    objects::finalizers(obj).is_empty() && spec_finalizers_done
 }
 
 fn encode_checked(info: &ResourceInfo, obj: &Value) -> Result<Bytes, ApiError> {
@@ -552,7 +554,7 @@ impl Registry {
         options: &DeleteOptions,
     ) -> Option<i64> {
         let is_namespace = info.is("", "namespaces");
-        if is_namespace && !ready_to_delete_namespace_now(obj) {
+        if is_namespace && !nothing_holds(info, obj) {
             return Some(0);
         }
         if info.is("", "pods")
@@ -707,13 +709,6 @@ impl Registry {
 pub const NAMESPACE_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
 
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
-
-fn ready_to_delete_namespace_now(obj: &Value) -> bool {
-    obj.pointer("/spec/finalizers")
-        .and_then(Value::as_array)
-        .is_none_or(|f| f.is_empty())
-        && objects::finalizers(obj).is_empty()
-}
 
 fn check_delete_preconditions(
     info: &ResourceInfo,
