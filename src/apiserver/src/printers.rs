@@ -1916,47 +1916,33 @@ impl<'a> Printer<'a> {
         for (i, spec) in specs.iter().enumerate() {
             let status = statuses.get(i);
             let status_part = |field: &str| status.and_then(|s| at(s, &[field]));
-            let entry = match str_of(spec, &["type"]) {
-                "External" => {
-                    if at(spec, &["external", "target", "averageValue"]).is_some() {
-                        let current = status_part("external")
-                            .and_then(|s| at(s, &["current", "averageValue"]))
-                            .map(|v| quantity(Some(v)))
-                            .unwrap_or_else(|| "<unknown>".to_string());
-                        format!(
-                            "{current}/{} (avg)",
-                            q(spec, &["external", "target", "averageValue"])
-                        )
-                    } else {
-                        let current = status_part("external")
-                            .map(|s| q(s, &["current", "value"]))
-                            .unwrap_or_else(|| "<unknown>".to_string());
-                        format!("{current}/{}", q(spec, &["external", "target", "value"]))
-                    }
+            // External and Object metrics: an average-value target, or a plain value target.
+            let value_or_average = |source: &str| {
+                if at(spec, &[source, "target", "averageValue"]).is_some() {
+                    let current = status_part(source)
+                        .and_then(|s| at(s, &["current", "averageValue"]))
+                        .map(|v| quantity(Some(v)))
+                        .unwrap_or_else(|| "<unknown>".to_string());
+                    format!(
+                        "{current}/{} (avg)",
+                        q(spec, &[source, "target", "averageValue"])
+                    )
+                } else {
+                    let current = status_part(source)
+                        .map(|s| q(s, &["current", "value"]))
+                        .unwrap_or_else(|| "<unknown>".to_string());
+                    format!("{current}/{}", q(spec, &[source, "target", "value"]))
                 }
+            };
+            let entry = match str_of(spec, &["type"]) {
+                "External" => value_or_average("external"),
                 "Pods" => {
                     let current = status_part("pods")
                         .map(|s| q(s, &["current", "averageValue"]))
                         .unwrap_or_else(|| "<unknown>".to_string());
                     format!("{current}/{}", q(spec, &["pods", "target", "averageValue"]))
                 }
-                "Object" => {
-                    if at(spec, &["object", "target", "averageValue"]).is_some() {
-                        let current = status_part("object")
-                            .and_then(|s| at(s, &["current", "averageValue"]))
-                            .map(|v| quantity(Some(v)))
-                            .unwrap_or_else(|| "<unknown>".to_string());
-                        format!(
-                            "{current}/{} (avg)",
-                            q(spec, &["object", "target", "averageValue"])
-                        )
-                    } else {
-                        let current = status_part("object")
-                            .map(|s| q(s, &["current", "value"]))
-                            .unwrap_or_else(|| "<unknown>".to_string());
-                        format!("{current}/{}", q(spec, &["object", "target", "value"]))
-                    }
-                }
+                "Object" => value_or_average("object"),
                 t @ ("Resource" | "ContainerResource") => {
                     let field = if t == "Resource" {
                         "resource"
