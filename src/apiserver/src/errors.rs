@@ -49,6 +49,14 @@ pub const PATCH_MEDIA_TYPES: &[&str] = &[
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+/// The patch types of custom resources: no strategic merge patch without Go structs.
+pub const CUSTOM_PATCH_MEDIA_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
 ];
 
 /// 422 for DeleteOptions with an unsupported value.

@@ -145,6 +145,92 @@ impl<'de> serde::de::Visitor<'de> for PathSeed<'_> {
 }
 
 /// Upstream's wording for unknown fields, one entry per field.
+/// The first key a YAML body repeats within one mapping, in the words of upstream's strict
+/// YAML decoder: `line 9: key "foo" already set in map`. Block-style mappings are scanned
+/// line by line (what manifests use); a JSON body is checked as JSON.
+pub fn yaml_duplicate_key(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.trim_start().starts_with('{') {
+        let field = duplicate_fields(body).into_iter().next()?;
+        let key = field.rsplit('.').next().unwrap_or(&field).to_string();
+        return Some(format!("line 1: key {key:?} already set in map"));
+    }
+    // Open mappings, innermost last: their indentation and the keys seen so far.
+    let mut open: Vec<(usize, std::collections::HashSet<String>)> = Vec::new();
+    // Inside a block scalar (`key: |`): lines indented deeper than its key are text.
+    let mut block_scalar: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let mut indent = line.len() - trimmed.len();
+        if let Some(key_indent) = block_scalar {
+            if trimmed.is_empty() || indent > key_indent {
+                continue;
+            }
+            block_scalar = None;
+        }
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if trimmed.starts_with("---") {
+            open.clear();
+            continue;
+        }
+        let mut content = trimmed;
+        // Each `- ` starts a list item, which starts a new mapping.
+        while let Some(rest) = content
+            .strip_prefix("- ")
+            .or_else(|| (content == "-").then_some(""))
+        {
+            let item = rest.trim_start();
+            indent += content.len() - item.len();
+            content = item;
+            while open.last().is_some_and(|(i, _)| *i >= indent) {
+                open.pop();
+            }
+            open.push((indent, Default::default()));
+        }
+        let Some((key, value)) = yaml_key(content) else {
+            continue;
+        };
+        while open.last().is_some_and(|(i, _)| *i > indent) {
+            open.pop();
+        }
+        if open.last().is_none_or(|(i, _)| *i < indent) {
+            open.push((indent, Default::default()));
+        }
+        let (_, keys) = open.last_mut().expect("a mapping was pushed");
+        if !keys.insert(key.clone()) {
+            return Some(format!(
+                "line {}: key {key:?} already set in map",
+                index + 1
+            ));
+        }
+        let value = value.trim();
+        if value.starts_with('|') || value.starts_with('>') {
+            block_scalar = Some(indent);
+        }
+    }
+    None
+}
+
+/// The key and the rest of a `key: value` line, if it is one.
+fn yaml_key(content: &str) -> Option<(String, &str)> {
+    if let Some(quote) = content.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let end = content[1..].find(quote)? + 1;
+        let rest = content[end + 1..].strip_prefix(':')?;
+        return Some((content[1..end].to_string(), rest));
+    }
+    if content.starts_with(['{', '[', '&', '*', '!', '|', '>']) {
+        return None;
+    }
+    let colon = content
+        .match_indices(':')
+        .map(|(i, _)| i)
+        .find(|&i| content[i + 1..].is_empty() || content[i + 1..].starts_with([' ', '\t']))?;
+    let key = content[..colon].trim_end();
+    (!key.contains(" #")).then(|| (key.to_string(), &content[colon + 1..]))
+}
+
 pub fn describe(fields: &[String]) -> Vec<String> {
     fields
         .iter()
@@ -184,6 +270,30 @@ mod tests {
         assert_eq!(
             FieldValidation::parse(Some("strict")).unwrap_err().code,
             400
+        );
+    }
+}
+
+#[cfg(test)]
+mod yaml_tests {
+    #[test]
+    fn yaml_duplicates_are_named_with_their_line() {
+        let body = b"\napiVersion: v1\nkind: X\nspec:\n  foo: 1\n  foo: 2\n";
+        assert_eq!(
+            super::yaml_duplicate_key(body).as_deref(),
+            Some("line 6: key \"foo\" already set in map")
+        );
+        assert_eq!(super::yaml_duplicate_key(b"a: 1\nb: 2\n"), None);
+        let manifest = b"spec:\n  containers:\n  - name: a\n    image: x\n  - name: b\n    image: y\n    args: |\n      name: 1\n      name: 2\n  name: n\n";
+        assert_eq!(super::yaml_duplicate_key(manifest), None);
+        let repeated = b"spec:\n  containers:\n  - name: a\n    name: b\n";
+        assert_eq!(
+            super::yaml_duplicate_key(repeated).as_deref(),
+            Some("line 4: key \"name\" already set in map")
+        );
+        assert_eq!(
+            super::yaml_duplicate_key(br#"{"a":1,"a":2}"#).as_deref(),
+            Some("line 1: key \"a\" already set in map")
         );
     }
 }

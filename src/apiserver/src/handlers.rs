@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
 use crate::fieldvalidation::{self, FieldValidation};
+use crate::managedfields::{self, ResourceSchema};
 use crate::negotiation::Output;
 use crate::objects;
 use crate::openapi::OpenApi;
@@ -58,6 +59,50 @@ impl ResourceRequest {
 
     fn namespace(&self) -> &str {
         &self.request.namespace
+    }
+
+    /// The manager a non-apply write is recorded under: `fieldManager` or the User-Agent.
+    pub fn manager(&self) -> String {
+        let user_agent = self
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        managedfields::manager_or_user_agent(
+            self.query.get("fieldManager").map(String::as_str),
+            user_agent,
+        )
+    }
+
+    /// Upstream's checks of `fieldManager` and `force`: `CreateOptions`, `UpdateOptions` or
+    /// `PatchOptions` "is invalid".
+    fn check_write_options(&self, options_kind: &str, apply: bool) -> Result<(), ApiError> {
+        let mut causes = managedfields::validate_field_manager(
+            self.query.get("fieldManager").map(String::as_str),
+            apply,
+        );
+        if options_kind == "PatchOptions" && !apply && self.query.contains_key("force") {
+            causes.insert(
+                0,
+                den_apimachinery::validation::Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: may not be specified for non-apply patch".into(),
+                    field: "force".into(),
+                },
+            );
+        }
+        if causes.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::invalid("meta.k8s.io", options_kind, "", causes))
+    }
+
+    /// The subresource whose field manager records this write.
+    fn managed_subresource(&self, part: Part) -> &str {
+        match part {
+            Part::Main => "",
+            _ => self.request.subresource.as_str(),
+        }
     }
 
     fn name(&self) -> &str {
@@ -523,7 +568,12 @@ async fn create(
     req: &ResourceRequest,
     body: Body,
 ) -> Result<Response<Body>, ApiError> {
+    req.check_write_options("CreateOptions", false)?;
     let mut obj = read_object(req, body).await?;
+    let schema = ResourceSchema::new(&server.openapi, &req.info);
+    schema
+        .field_manager(&req.info, "")
+        .update(None, &mut obj, &req.manager());
     if req.info.is("", "services") {
         server.allocate_service_addresses(&mut obj).await?;
     }
@@ -559,6 +609,7 @@ async fn update(
     body: Body,
     part: Part,
 ) -> Result<Response<Body>, ApiError> {
+    req.check_write_options("UpdateOptions", false)?;
     let obj = read_object(req, body).await?;
     let body_name = objects::name(&obj);
     if body_name != req.name() {
@@ -569,6 +620,9 @@ async fn update(
     }
     let info = &req.info;
     let name = req.name();
+    let schema = ResourceSchema::new(&server.openapi, info);
+    let field_manager = schema.field_manager(info, req.managed_subresource(part));
+    let manager = req.manager();
     let (result, created) = server
         .registry
         .update(
@@ -581,7 +635,9 @@ async fn update(
                 if let Some(old) = current {
                     check_resource_version(info, name, &obj, old)?;
                 }
-                Ok(obj.clone())
+                let mut new = obj.clone();
+                field_manager.update(current, &mut new, &manager);
+                Ok(new)
             },
         )
         .await?;
@@ -608,7 +664,7 @@ pub fn apply_patch(
         "application/strategic-merge-patch+json" => {
             let Some(definition) = definition else {
                 return Err(ApiError::unsupported_media_type(
-                    crate::errors::PATCH_MEDIA_TYPES,
+                    crate::errors::CUSTOM_PATCH_MEDIA_TYPES,
                 ));
             };
             let patch: Value = serde_json::from_slice(patch)
@@ -634,12 +690,41 @@ pub fn apply_patch(
                 .map_err(|e| ApiError::bad_request(&format!("error decoding patch: {e}")))?;
             let mut out = current.clone();
             json_patch::patch(&mut out, &patch)
-                .map_err(|e| crate::errors::patch_failed(&e.to_string()))?;
+                .map_err(|e| crate::errors::patch_failed(&json_patch_error(&patch, &e)))?;
             Ok(out)
         }
+        _ if definition.is_none() => Err(ApiError::unsupported_media_type(
+            crate::errors::CUSTOM_PATCH_MEDIA_TYPES,
+        )),
         _ => Err(ApiError::unsupported_media_type(
             crate::errors::PATCH_MEDIA_TYPES,
         )),
+    }
+}
+
+/// A failed JSON patch operation in the words of upstream's json-patch library.
+fn json_patch_error(patch: &json_patch::Patch, err: &json_patch::PatchError) -> String {
+    use json_patch::{PatchErrorKind, PatchOperation};
+    let path = err.path.to_string();
+    let op = match patch.0.get(err.operation) {
+        Some(PatchOperation::Add(_)) => "add",
+        Some(PatchOperation::Remove(_)) => "remove",
+        Some(PatchOperation::Replace(_)) => "replace",
+        Some(PatchOperation::Move(_)) => "move",
+        Some(PatchOperation::Copy(_)) => "copy",
+        Some(PatchOperation::Test(_)) | None => "test",
+    };
+    match (&err.kind, op) {
+        (PatchErrorKind::TestFailed, _) => format!("testing value {path} failed: test failed"),
+        (_, "replace") => {
+            format!("replace operation does not apply: doc is missing key: {path}: missing value")
+        }
+        (_, "move" | "copy") => {
+            format!(
+                "{op} operation does not apply: doc is missing from path: {path:?}: missing value"
+            )
+        }
+        _ => format!("{op} operation does not apply: doc is missing path: {path:?}: missing value"),
     }
 }
 
@@ -649,11 +734,19 @@ async fn patch(
     body: Body,
     part: Part,
 ) -> Result<Response<Body>, ApiError> {
+    let apply = content_type(&req.headers) == APPLY_PATCH;
+    req.check_write_options("PatchOptions", apply)?;
     let patch = read_body(body).await?;
+    if apply {
+        return apply_patch_request(server, req, &patch, part).await;
+    }
     let info = &req.info;
     let name = req.name();
     let headers = &req.headers;
     let duplicates = body_duplicates(headers, &patch);
+    let schema = ResourceSchema::new(&server.openapi, info);
+    let field_manager = schema.field_manager(info, req.managed_subresource(part));
+    let manager = req.manager();
     let (result, _) = server
         .registry
         .update(
@@ -673,11 +766,121 @@ async fn patch(
                 check_resource_version(info, name, &patched, old)?;
                 let mut patched = canonicalize(req, patched, &duplicates)?;
                 objects::meta_mut(&mut patched).remove("resourceVersion");
+                field_manager.update(Some(old), &mut patched, &manager);
                 Ok(patched)
             },
         )
         .await?;
     Ok(respond_object(req, StatusCode::OK, result))
+}
+
+const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
+/// Server-side apply: the configuration is merged into the live object by its field manager,
+/// or, when there is no object yet, becomes one (created like any other).
+async fn apply_patch_request(
+    server: &ApiServer,
+    req: &ResourceRequest,
+    patch: &[u8],
+    part: Part,
+) -> Result<Response<Body>, ApiError> {
+    let config: Value = serde_norway::from_slice(patch)
+        .map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))?;
+    if !config.is_object() {
+        return Err(ApiError::bad_request(
+            "error decoding YAML: the patch must be a YAML mapping",
+        ));
+    }
+    let info = &req.info;
+    let name = req.name();
+    let force = match req.query.get("force").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true" | "") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(&format!(
+                "invalid boolean value for force: {other}"
+            )));
+        }
+    };
+    let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
+    let schema = ResourceSchema::new(&server.openapi, info);
+    let field_manager = schema.field_manager(info, req.managed_subresource(part));
+    let dry_run = req.dry_run()?;
+    let validation = FieldValidation::parse(req.query.get("fieldValidation").map(String::as_str))?;
+    let duplicate = match validation {
+        FieldValidation::Ignore => None,
+        _ => fieldvalidation::yaml_duplicate_key(patch),
+    };
+    let applied = |live: Option<&Value>| -> Result<Value, ApiError> {
+        let obj = field_manager.apply(live, &config, &manager, force)?;
+        // Like upstream, the strict decoding of the configuration comes after the apply.
+        if let Some(duplicate) = &duplicate {
+            let error =
+                format!("error converting YAML to JSON: yaml: unmarshal errors:\n  {duplicate}");
+            if validation == FieldValidation::Strict {
+                return Err(ApiError::bad_request(&format!(
+                    "error strict decoding YAML: {error}"
+                )));
+            }
+            let mut warnings = req.warnings.lock().expect("warnings lock");
+            if !warnings.contains(&error) {
+                warnings.push(error);
+            }
+        }
+        let body_name = objects::name(&obj);
+        if body_name != name {
+            return Err(ApiError::bad_request(&format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let mut obj = canonicalize(req, obj, &[])?;
+        objects::meta_mut(&mut obj).remove("resourceVersion");
+        Ok(obj)
+    };
+    loop {
+        let exists = match server.registry.get(info, req.namespace(), name).await {
+            Ok(_) => true,
+            Err(e) if e.code == 404 => false,
+            Err(e) => return Err(e),
+        };
+        if !exists && part == Part::Main {
+            let mut obj = applied(None)?;
+            let ns = objects::namespace(&obj);
+            if info.namespaced && !ns.is_empty() && ns != req.namespace() {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            if info.is("", "services") {
+                server.allocate_service_addresses(&mut obj).await?;
+            }
+            match server
+                .registry
+                .create(info, req.namespace(), obj, dry_run)
+                .await
+            {
+                Ok(created) => return Ok(respond_object(req, StatusCode::CREATED, created)),
+                // Created meanwhile: apply to it.
+                Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        let updated = server
+            .registry
+            .update(info, req.namespace(), name, part, dry_run, |current| {
+                let Some(old) = current else {
+                    return Err(ApiError::not_found(&info.group, &info.plural, name));
+                };
+                applied(Some(old))
+            })
+            .await;
+        match updated {
+            Ok((result, _)) => return Ok(respond_object(req, StatusCode::OK, result)),
+            // Deleted meanwhile: create it.
+            Err(e) if e.code == 404 && part == Part::Main => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn delete_options(req: &ResourceRequest, body: &[u8]) -> Result<DeleteOptions, ApiError> {

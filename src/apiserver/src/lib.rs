@@ -12,6 +12,7 @@ pub mod errors;
 pub mod fieldvalidation;
 pub mod handlers;
 pub mod jsonpath;
+pub mod managedfields;
 pub mod metrics;
 pub mod negotiation;
 pub mod objects;

@@ -7,6 +7,7 @@ use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::handlers::{ResourceRequest, apply_patch, decode_body, json_response, read_body};
+use crate::managedfields::ResourceSchema;
 use crate::objects;
 use crate::registry::{OPTIMISTIC_LOCK, Part};
 use crate::resources::{Codec, ResourceInfo};
@@ -137,6 +138,10 @@ pub async fn handle(
     let bytes = read_body(body).await?;
     let headers = &req.headers;
     let dry_run = req.query.get("dryRun").is_some_and(|d| d == "All");
+    // The change is recorded on the parent object, as a manager of the `scale` subresource.
+    let schema = ResourceSchema::new(&server.openapi, info);
+    let field_manager = schema.field_manager(info, "scale");
+    let manager = req.manager();
     let (updated, _) = server
         .registry
         .update(info, ns, name, Part::Main, dry_run, |current| {
@@ -186,6 +191,7 @@ pub async fn handle(
                 Some(slot) => *slot = json!(replicas),
                 None => set_pointer(&mut new, &paths.spec_replicas, json!(replicas)),
             }
+            field_manager.update(Some(old), &mut new, &manager);
             Ok(new)
         })
         .await?;

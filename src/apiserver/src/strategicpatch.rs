@@ -137,7 +137,7 @@ type Definitions = Map<String, Value>;
 /// The v2 definitions of each [`OpenApi`] we have seen, parsed once. Entries are keyed by the
 /// address of the served `/openapi/v2` bytes; holding a clone of those bytes keeps the address
 /// from being reused by another instance.
-fn definitions(openapi: &OpenApi) -> Arc<Definitions> {
+pub(crate) fn definitions(openapi: &OpenApi) -> Arc<Definitions> {
     static CACHE: Mutex<Vec<(Bytes, Arc<Definitions>)>> = Mutex::new(Vec::new());
     let v2 = openapi.v2();
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);

@@ -65,7 +65,76 @@ on_both_stores!(
     dry_run_writes_nothing,
     oversized_objects_and_bodies_are_rejected,
     generate_name_makes_unique_names,
+    apply_needs_a_field_manager_and_force_is_for_apply_only,
 );
+
+async fn apply_needs_a_field_manager_and_force_is_for_apply_only(backend: Backend) {
+    let Some((den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "1"}});
+    let err = api
+        .patch("applied", &PatchParams::default(), &Patch::Apply(&config))
+        .await
+        .unwrap_err();
+    let status = api_error(err);
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
+    let created = api
+        .patch(
+            "applied",
+            &PatchParams::apply("tester"),
+            &Patch::Apply(&config),
+        )
+        .await
+        .unwrap();
+    let entry = &created.metadata.managed_fields.unwrap()[0];
+    assert_eq!(entry.manager.as_deref(), Some("tester"));
+    assert_eq!(entry.operation.as_deref(), Some("Apply"));
+    assert_eq!(
+        entry.fields_v1.as_ref().unwrap().0,
+        json!({"f:data": {"f:a": {}}})
+    );
+    // kube-rs refuses `force` without apply, so this request is built by hand.
+    let forced_merge =
+        http::Request::patch("/api/v1/namespaces/default/configmaps/applied?force=true")
+            .header("Content-Type", "application/merge-patch+json")
+            .body(br#"{"data":{"a":"2"}}"#.to_vec())
+            .unwrap();
+    let err = den
+        .client()
+        .await
+        .request::<ConfigMap>(forced_merge)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(err).message,
+        "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"
+    );
+    // A merge patch by another manager takes the field; the applier's entry keeps the rest.
+    let patched = api
+        .patch(
+            "applied",
+            &PatchParams {
+                field_manager: Some("patcher".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"a": "2", "b": "3"}})),
+        )
+        .await
+        .unwrap();
+    let managers: Vec<_> = patched
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.manager.unwrap(), e.operation.unwrap()))
+        .collect();
+    assert_eq!(managers, [("patcher".to_string(), "Update".to_string())]);
+}
 
 async fn a_label_filtered_watch_sees_deleted_when_an_object_stops_matching(backend: Backend) {
     let Some((_den, api)) = start(backend, &[]).await else {

@@ -34,10 +34,8 @@ pub struct GadgetStatus {
     pub ready: bool,
 }
 
-async fn a_derived_custom_resource_is_created_watched_and_its_status_updated(backend: Backend) {
-    if skip(backend) {
-        return;
-    }
+/// A Den serving the Gadget CRD, and a client of it.
+async fn start_with_gadgets(backend: Backend) -> (Den, kube::Client) {
     let den = Den::start(backend);
     let client = den.client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
@@ -53,6 +51,14 @@ async fn a_derived_custom_resource_is_created_watched_and_its_status_updated(bac
         .await
         .unwrap()
         .unwrap();
+    (den, client)
+}
+
+async fn a_derived_custom_resource_is_created_watched_and_its_status_updated(backend: Backend) {
+    if skip(backend) {
+        return;
+    }
+    let (_den, client) = start_with_gadgets(backend).await;
 
     let gadgets: Api<Gadget> = Api::namespaced(client.clone(), "default");
     let mut events = watcher(gadgets.clone(), watcher::Config::default()).boxed();
@@ -119,6 +125,123 @@ async fn a_derived_custom_resource_is_created_watched_and_its_status_updated_on_
 type Events = futures::stream::BoxStream<'static, Result<watcher::Event<Gadget>, watcher::Error>>;
 
 /// The next object the watcher reports added or changed (`None` for a deletion).
+/// Server-side apply of a custom resource and of its status: each manager's fields recorded
+/// per subresource, conflicts named, and no strategic merge patch for custom resources.
+async fn custom_resources_and_their_status_are_server_side_applied(backend: Backend) {
+    if skip(backend) {
+        return;
+    }
+    let (_den, client) = start_with_gadgets(backend).await;
+    let gadgets: Api<Gadget> = Api::namespaced(client.clone(), "default");
+    let config = serde_json::json!({
+        "apiVersion": "den.test/v1", "kind": "Gadget",
+        "metadata": {"name": "g2"}, "spec": {"size": 2, "label": "blue"}
+    });
+    let created = gadgets
+        .patch("g2", &PatchParams::apply("ctl"), &Patch::Apply(&config))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.size, 2);
+    let status = serde_json::json!({
+        "apiVersion": "den.test/v1", "kind": "Gadget",
+        "metadata": {"name": "g2"}, "status": {"ready": true}
+    });
+    let applied = gadgets
+        .patch_status(
+            "g2",
+            &PatchParams::apply("gadget-controller"),
+            &Patch::Apply(&status),
+        )
+        .await
+        .unwrap();
+    assert!(applied.status.unwrap().ready);
+    assert_eq!(applied.spec.size, 2, "a status apply leaves the spec alone");
+    let entries = applied.metadata.managed_fields.unwrap();
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.manager.clone().unwrap(),
+                e.operation.clone().unwrap(),
+                e.subresource.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("ctl".into(), "Apply".into(), String::new()),
+            ("gadget-controller".into(), "Apply".into(), "status".into())
+        ]
+    );
+    let fields = |i: usize| entries[i].fields_v1.as_ref().unwrap().0.clone();
+    assert_eq!(
+        fields(0),
+        serde_json::json!({"f:spec": {"f:label": {}, "f:size": {}}})
+    );
+    assert_eq!(fields(1), serde_json::json!({"f:status": {"f:ready": {}}}));
+
+    // Another applier changing the size conflicts with ctl.
+    let other = serde_json::json!({
+        "apiVersion": "den.test/v1", "kind": "Gadget",
+        "metadata": {"name": "g2"}, "spec": {"size": 9}
+    });
+    let err = gadgets
+        .patch("g2", &PatchParams::apply("other"), &Patch::Apply(&other))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error")
+    };
+    assert_eq!(status.code, 409);
+    assert_eq!(
+        status.message,
+        "Apply failed with 1 conflict: conflict with \"ctl\": .spec.size"
+    );
+    // ctl stops applying the label: it is removed.
+    let without_label = serde_json::json!({
+        "apiVersion": "den.test/v1", "kind": "Gadget",
+        "metadata": {"name": "g2"}, "spec": {"size": 2}
+    });
+    let applied = gadgets
+        .patch(
+            "g2",
+            &PatchParams::apply("ctl"),
+            &Patch::Apply(&without_label),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.spec.label, None);
+    // Custom resources have no strategic merge patch.
+    let err = gadgets
+        .patch(
+            "g2",
+            &PatchParams::default(),
+            &Patch::Strategic(serde_json::json!({"spec": {"size": 3}})),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error")
+    };
+    assert_eq!(status.code, 415);
+    assert!(
+        status.message.ends_with("accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"),
+        "{}",
+        status.message
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_and_their_status_are_server_side_applied_on_the_embedded_store() {
+    custom_resources_and_their_status_are_server_side_applied(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_and_their_status_are_server_side_applied_on_etcd() {
+    custom_resources_and_their_status_are_server_side_applied(Backend::Etcd).await;
+}
+
 async fn next_applied(events: &mut Events) -> Option<Gadget> {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(10), events.next())

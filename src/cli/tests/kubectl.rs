@@ -1,34 +1,15 @@
 //! The everyday kubectl workflow against a real Den, with the newest and the oldest installed
 //! kubectl, on the embedded store and on etcd.
 
+#[macro_use]
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Backend, Den, fails, kubectl_binary, ok, skip, stdout};
+use common::{Den, fails, ok, stdout, write_file};
 
-fn run(scenario: fn(&Den, &Path), kubectl_version: &str, backend: Backend) {
-    if skip(backend) {
-        return;
-    }
-    let kubectl = kubectl_binary(kubectl_version);
-    let den = Den::start(backend);
-    scenario(&den, &kubectl);
-}
-
-/// Instantiates every scenario for kubectl 1.33 and 1.27 on both backends.
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod kubectl_1_33_embedded { $( #[test] fn $name() { super::run(super::$name, "1.33", super::Backend::Embedded) } )* }
-        mod kubectl_1_27_embedded { $( #[test] fn $name() { super::run(super::$name, "1.27", super::Backend::Embedded) } )* }
-        mod kubectl_1_33_etcd { $( #[test] fn $name() { super::run(super::$name, "1.33", super::Backend::Etcd) } )* }
-        mod kubectl_1_27_etcd { $( #[test] fn $name() { super::run(super::$name, "1.27", super::Backend::Etcd) } )* }
-    };
-}
-
-scenarios!(
+kubectl_scenarios!(
     version_and_discovery_describe_the_cluster,
     namespaces_are_created_described_and_deleted_with_their_content,
     configmaps_from_files_and_generators_print_in_every_output_format,
@@ -48,15 +29,6 @@ scenarios!(
     custom_resources_are_served_validated_defaulted_scaled_and_cleaned_up,
     events_and_autoscalers_are_served_in_every_version_upstream_serves,
 );
-
-fn write_file(den: &Den, name: &str, content: &str) -> String {
-    let path = den.dir.path().join(name);
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(content.as_bytes())
-        .unwrap();
-    path.to_string_lossy().into_owned()
-}
 
 fn version_and_discovery_describe_the_cluster(den: &Den, k: &Path) {
     let out = ok(den.kubectl(k, &["version", "-o", "json"]));

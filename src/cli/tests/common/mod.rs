@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -201,4 +201,35 @@ pub fn fails(output: Output) -> String {
         stdout(&output)
     );
     stderr(&output)
+}
+
+/// Runs a kubectl scenario with the installed kubectl of `kubectl_version` against a new Den.
+pub fn run_kubectl_scenario(scenario: fn(&Den, &Path), kubectl_version: &str, backend: Backend) {
+    if skip(backend) {
+        return;
+    }
+    let kubectl = kubectl_binary(kubectl_version);
+    let den = Den::start(backend);
+    scenario(&den, &kubectl);
+}
+
+/// Instantiates every kubectl scenario for kubectl 1.33 and 1.27 on both stores.
+#[allow(unused_macros)]
+macro_rules! kubectl_scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod kubectl_1_33_embedded { $( #[test] fn $name() { crate::common::run_kubectl_scenario(super::$name, "1.33", crate::common::Backend::Embedded) } )* }
+        mod kubectl_1_27_embedded { $( #[test] fn $name() { crate::common::run_kubectl_scenario(super::$name, "1.27", crate::common::Backend::Embedded) } )* }
+        mod kubectl_1_33_etcd { $( #[test] fn $name() { crate::common::run_kubectl_scenario(super::$name, "1.33", crate::common::Backend::Etcd) } )* }
+        mod kubectl_1_27_etcd { $( #[test] fn $name() { crate::common::run_kubectl_scenario(super::$name, "1.27", crate::common::Backend::Etcd) } )* }
+    };
+}
+
+/// Writes `content` to `name` in the Den's directory; returns the path.
+pub fn write_file(den: &Den, name: &str, content: &str) -> String {
+    let path = den.dir.path().join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(content.as_bytes())
+        .unwrap();
+    path.to_string_lossy().into_owned()
 }
