@@ -1006,3 +1006,6 @@ async fn delete_collection(
         }),
     ))
 }
+
+#[cfg(test)]
+mod patch_tests;
