@@ -4,6 +4,9 @@
 #   hack/bench.sh                 # Den on its embedded store
 #   BENCH_ETCD=1 hack/bench.sh    # ... then Den on a fresh etcd, plus raw etcd puts
 #   BENCH_FULL=1 hack/bench.sh    # the big targets: 10k objects, 1000 watchers x 1000 writes
+#   BENCH_SCALE=1 hack/bench.sh   # ... then 100k pods and 10k configmaps in 1,000 namespaces:
+#                                 # fill, restart to ready, RSS, LIST pages of all pods
+#                                 # (BENCH_SCALE=only: just that)
 #
 # Rows: startup (exec to /readyz 200, and idle RSS), create, get, list, list limit=500,
 # watch (p* = delay from a write's acknowledgment to its delivery at every watcher), churn
@@ -25,6 +28,7 @@
 #   BENCH_DEN=, BENCH_LOADGEN=  binaries to use instead of target/$BENCH_PROFILE/...
 #   BENCH_TMPDIR=             where the data dirs go (default: mktemp -d)
 #   BENCH_JSON=               also copy the JSON rows to this file
+#   BENCH_SCALE_PODS=100000 BENCH_SCALE_CONFIGMAPS=10000 BENCH_SCALE_NAMESPACES=1000
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -99,7 +103,7 @@ free_port() {
 # Starts `den server` with extra args; sets DEN_PID, DEN_URL, KUBECONFIG_PATH and records
 # the time from exec to /readyz 200 and the idle RSS as rows labelled $1.
 start_den() {
-    local label=$1 dir=$WORK/$1
+    local label=$1 dir=$WORK/${DEN_DIR_NAME:-$1}
     shift
     mkdir -p "$dir"
     local t0 t1 deadline line
@@ -155,9 +159,11 @@ loadgen_all() { # label extra-args...
 }
 
 # Den on its embedded store.
-start_den den
-loadgen_all den
-stop "$DEN_PID"
+if [[ "${BENCH_SCALE:-0}" != only ]]; then
+    start_den den
+    loadgen_all den
+    stop "$DEN_PID"
+fi
 
 if [[ "${BENCH_ETCD:-0}" == 1 ]]; then
     command -v etcd >/dev/null || { log "BENCH_ETCD=1 needs etcd (apt-get install etcd-server)"; exit 1; }
@@ -187,6 +193,26 @@ if [[ "${BENCH_ETCD:-0}" == 1 ]]; then
     row "etcd" 0 0 null "$(rss_kib "$ETCD_PID")" "etcd RSS after the run"
     stop "$DEN_PID"
     stop "$ETCD_PID"
+fi
+
+if [[ "${BENCH_SCALE:-0}" != 0 ]]; then
+    PODS=${BENCH_SCALE_PODS:-100000}
+    CONFIGMAPS=${BENCH_SCALE_CONFIGMAPS:-10000}
+    NAMESPACES=${BENCH_SCALE_NAMESPACES:-1000}
+    scale_loadgen() { # den-loadgen arguments after the global ones
+        "$LOADGEN" --kubeconfig "$KUBECONFIG_PATH" --pid "$DEN_PID" --json --label scale \
+            --namespace scale "$@" >>"$ROWS"
+    }
+    start_den scale
+    log "scale: creating $PODS pods and $CONFIGMAPS configmaps in $NAMESPACES namespaces"
+    scale_loadgen create --kind pod --size 256 -n "$PODS" --namespaces "$NAMESPACES" -c "$CONCURRENCY"
+    scale_loadgen create --kind configmap --size "$SIZE" -n "$CONFIGMAPS" --namespaces "$NAMESPACES" -c "$CONCURRENCY"
+    row "scale filled" 0 0 null "$(rss_kib "$DEN_PID")" "RSS with $PODS pods, $CONFIGMAPS configmaps stored"
+    stop "$DEN_PID"
+    DEN_DIR_NAME=scale start_den "scale restart"
+    scale_loadgen list --kind pod -n 0 --namespaces "$NAMESPACES" --limit "$LIST_LIMIT" --repeat 3
+    row "scale listed" 0 0 null "$(rss_kib "$DEN_PID")" "RSS after listing every pod"
+    stop "$DEN_PID"
 fi
 
 if [[ -n "${BENCH_JSON:-}" ]]; then

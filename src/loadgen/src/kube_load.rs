@@ -23,13 +23,16 @@ use serde_json::json;
 use crate::pool;
 use crate::report::{Row, Samples};
 
-/// The kinds objects can be made of; both carry `data` of the requested size.
+/// The kinds objects can be made of. ConfigMaps and Secrets carry `data` of the requested
+/// size; a Pod is one container bound to one of 5,000 node names, its payload in an annotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     #[value(alias = "configmaps", alias = "cm")]
     Configmap,
     #[value(alias = "secrets")]
     Secret,
+    #[value(alias = "pods", alias = "po")]
+    Pod,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
         let kind = match self {
             Kind::Configmap => "ConfigMap",
             Kind::Secret => "Secret",
+            Kind::Pod => "Pod",
         };
         ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", kind))
     }
@@ -45,6 +49,7 @@ impl Kind {
         match self {
             Kind::Configmap => "configmaps",
             Kind::Secret => "secrets",
+            Kind::Pod => "pods",
         }
     }
 }
@@ -70,6 +75,8 @@ pub struct Target {
     pub kind: Kind,
     /// Bytes of `data` in every object written.
     pub size: usize,
+    /// Objects are spread over this many namespaces (`<namespace>-NNNN`) when above one.
+    pub namespaces: usize,
     resource: ApiResource,
 }
 
@@ -80,24 +87,67 @@ impl Target {
             namespace: namespace.to_string(),
             kind,
             size,
+            namespaces: 1,
             resource: kind.resource(),
         }
     }
 
+    /// The same target with objects spread over `namespaces` namespaces.
+    pub fn spread_over(mut self, namespaces: usize) -> Target {
+        self.namespaces = namespaces.max(1);
+        self
+    }
+
+    /// The namespace of the `i`th object.
+    fn namespace_of(&self, i: usize) -> Cow<'_, str> {
+        if self.namespaces > 1 {
+            format!("{}-{:04}", self.namespace, i % self.namespaces).into()
+        } else {
+            self.namespace.as_str().into()
+        }
+    }
+
+    /// The API of the namespace of the first object, where single-namespace scenarios run.
     fn api(&self) -> Api<DynamicObject> {
-        Api::namespaced_with(self.client.clone(), &self.namespace, &self.resource)
+        self.api_of(0)
+    }
+
+    fn api_of(&self, i: usize) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace_of(i), &self.resource)
+    }
+
+    /// Every object of the kind: the namespace, or all namespaces when spread.
+    fn list_api(&self) -> Api<DynamicObject> {
+        if self.namespaces > 1 {
+            Api::all_with(self.client.clone(), &self.resource)
+        } else {
+            self.api()
+        }
     }
 
     /// The same objects decoded to their metadata only: watchers skip the data.
     fn slim_api(&self) -> Api<Slim> {
-        Api::namespaced_with(self.client.clone(), &self.namespace, &self.resource)
+        Api::namespaced_with(self.client.clone(), &self.namespace_of(0), &self.resource)
     }
 
     /// An object named `name` with `labels` and `size` bytes of data; `salt` varies the data.
     fn object(&self, name: &str, labels: &[(&str, &str)], salt: usize) -> DynamicObject {
+        let body = match self.kind {
+            Kind::Pod => json!({
+                "spec": {
+                    "nodeName": format!("node-{:04}", salt % 5000),
+                    "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+                },
+            }),
+            _ => json!({ "data": { "payload": payload(self.size, salt) } }),
+        };
         let mut obj = DynamicObject::new(name, &self.resource)
-            .within(&self.namespace)
-            .data(json!({ "data": { "payload": payload(self.size, salt) } }));
+            .within(&self.namespace_of(salt))
+            .data(body);
+        if self.kind == Kind::Pod {
+            let annotations = [("payload".to_string(), payload(self.size, salt))].into();
+            obj.metadata.annotations = Some(annotations);
+        }
         let labels: BTreeMap<String, String> = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -106,21 +156,31 @@ impl Target {
         obj
     }
 
-    /// Creates the namespace unless it exists.
-    pub async fn ensure_namespace(&self) -> Result<()> {
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        if api.get_opt(&self.namespace).await?.is_some() {
-            return Ok(());
-        }
-        let ns: Namespace = serde_json::from_value(json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": { "name": self.namespace },
-        }))?;
-        match api.create(&PostParams::default(), &ns).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("cannot create namespace {}", self.namespace)),
+    /// Creates the namespaces unless they exist.
+    pub async fn ensure_namespaces(&self) -> Result<()> {
+        let result = pool::run(self.namespaces, 16, {
+            let t = self.clone();
+            move |i| {
+                let api: Api<Namespace> = Api::all(t.client.clone());
+                let name = t.namespace_of(i).into_owned();
+                async move {
+                    let ns: Namespace = serde_json::from_value(json!({
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": { "name": name },
+                    }))?;
+                    match api.create(&PostParams::default(), &ns).await {
+                        Ok(_) => Ok(()),
+                        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                        Err(e) => Err(e).with_context(|| format!("cannot create namespace {name}")),
+                    }
+                }
+            }
+        })
+        .await;
+        match result.first_error {
+            Some(e) => bail!(e),
+            None => Ok(()),
         }
     }
 }
@@ -202,7 +262,7 @@ pub async fn create(
     let stored = Arc::new(AtomicUsize::new(0));
     let stored_in = stored.clone();
     let result = pool::run(count, concurrency, move |i| {
-        let api = t.api();
+        let api = t.api_of(i);
         let obj = t.object(
             &object_name(&prefix_owned, i),
             &[("loadgen", &prefix_owned)],
@@ -248,12 +308,13 @@ pub async fn get(
     gets: usize,
     concurrency: usize,
 ) -> Row {
-    let api = target.api();
+    let t = target.clone();
     let prefix = prefix.to_string();
     let objects = objects.max(1);
     let result = pool::run(gets, concurrency, move |_| {
-        let api = api.clone();
-        let name = object_name(&prefix, rand::random_range(0..objects));
+        let i = rand::random_range(0..objects);
+        let api = t.api_of(i);
+        let name = object_name(&prefix, i);
         async move {
             api.get(&name).await?;
             Ok(())
@@ -266,17 +327,22 @@ pub async fn get(
 }
 
 /// Lists the whole namespace `repeat` times, in one request or in pages of `limit`.
+/// Full lists, `repeat` times; with `limit`, page by page, and the latencies are per page.
 pub async fn list(target: &Target, limit: Option<u32>, repeat: usize, concurrency: usize) -> Row {
-    let api = target.api();
+    let api = target.list_api();
     let items = Arc::new(AtomicUsize::new(0));
     let pages = Arc::new(AtomicUsize::new(0));
-    let (items_in, pages_in) = (items.clone(), pages.clone());
+    let page_samples = Arc::new(std::sync::Mutex::new(Samples::with_capacity(0)));
+    let (items_in, pages_in, page_samples_in) =
+        (items.clone(), pages.clone(), page_samples.clone());
     let result = pool::run(repeat, concurrency, move |_| {
         let api = api.clone();
-        let (items, pages) = (items_in.clone(), pages_in.clone());
+        let (items, pages, page_samples) =
+            (items_in.clone(), pages_in.clone(), page_samples_in.clone());
         async move {
             let mut token: Option<String> = None;
             let (mut n, mut p) = (0, 0);
+            let mut samples = Samples::with_capacity(0);
             loop {
                 let mut lp = ListParams::default();
                 if let Some(limit) = limit {
@@ -285,7 +351,9 @@ pub async fn list(target: &Target, limit: Option<u32>, repeat: usize, concurrenc
                 if let Some(token) = &token {
                     lp = lp.continue_token(token);
                 }
+                let started = Instant::now();
                 let page = api.list(&lp).await?;
+                samples.push(started.elapsed());
                 n += page.items.len();
                 p += 1;
                 token = page.metadata.continue_.filter(|t| !t.is_empty());
@@ -298,25 +366,41 @@ pub async fn list(target: &Target, limit: Option<u32>, repeat: usize, concurrenc
             }
             items.store(n, Ordering::Relaxed);
             pages.store(p, Ordering::Relaxed);
+            page_samples.lock().expect("samples lock").extend(samples);
             Ok(())
         }
     })
     .await;
     let (n, p) = (items.load(Ordering::Relaxed), pages.load(Ordering::Relaxed));
     let secs = result.elapsed.as_secs_f64();
-    let ops = result.samples.len();
+    let lists = result.samples.len();
     let items_per_sec = if secs > 0.0 {
-        (ops * n) as f64 / secs
+        (lists * n) as f64 / secs
     } else {
         0.0
     };
-    let (scenario, pagination) = match limit {
-        Some(l) => (format!("list limit={l}"), format!(" in {p} pages")),
-        None => ("list".to_string(), String::new()),
-    };
-    result.row(&scenario).note(format!(
-        "{n} items{pagination} per list, {items_per_sec:.0} items/s"
-    ))
+    match limit {
+        Some(l) => {
+            let samples = std::mem::replace(
+                &mut *page_samples.lock().expect("samples lock"),
+                Samples::with_capacity(0),
+            );
+            let pages_total = samples.len() as u64;
+            Row::new(
+                &format!("list limit={l}"),
+                pages_total,
+                result.elapsed,
+                samples,
+            )
+            .errors(result.errors, result.first_error)
+            .note(format!(
+                "{n} items in {p} pages per list, latency per page, {items_per_sec:.0} items/s"
+            ))
+        }
+        None => result
+            .row("list")
+            .note(format!("{n} items per list, {items_per_sec:.0} items/s")),
+    }
 }
 
 /// `watchers` watches of one label selector, then a burst of `writes` creates that they all

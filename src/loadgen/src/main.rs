@@ -59,6 +59,10 @@ struct ObjectArgs {
     /// Concurrent clients (requests in flight over the one shared client).
     #[arg(long, short = 'c', default_value_t = 64)]
     concurrency: usize,
+    /// Spread the objects over this many namespaces, `<namespace>-NNNN` (lists then cover
+    /// all namespaces).
+    #[arg(long, default_value_t = 1)]
+    namespaces: usize,
 }
 
 #[derive(Subcommand)]
@@ -244,8 +248,9 @@ async fn target(cli: &Cli, object: &ObjectArgs) -> Result<Target> {
             .filter(|p| !p.as_os_str().is_empty())
     });
     let client = kube_load::connect(path.as_deref()).await?;
-    let target = Target::new(client, &cli.namespace, object.kind, object.size);
-    target.ensure_namespace().await?;
+    let target = Target::new(client, &cli.namespace, object.kind, object.size)
+        .spread_over(object.namespaces);
+    target.ensure_namespaces().await?;
     Ok(target)
 }
 
