@@ -76,7 +76,7 @@ impl ResourceRequest {
 
     /// Upstream's checks of `fieldManager` and `force`: `CreateOptions`, `UpdateOptions` or
     /// `PatchOptions` "is invalid".
-    fn check_write_options(&self, options_kind: &str, apply: bool) -> Result<(), ApiError> {
+    pub fn check_write_options(&self, options_kind: &str, apply: bool) -> Result<(), ApiError> {
         let mut causes = managedfields::validate_field_manager(
             self.query.get("fieldManager").map(String::as_str),
             apply,
@@ -734,7 +734,7 @@ async fn patch(
     body: Body,
     part: Part,
 ) -> Result<Response<Body>, ApiError> {
-    let apply = content_type(&req.headers) == APPLY_PATCH;
+    let apply = is_apply_patch(&req.headers);
     req.check_write_options("PatchOptions", apply)?;
     let patch = read_body(body).await?;
     if apply {
@@ -775,6 +775,11 @@ async fn patch(
 }
 
 const APPLY_PATCH: &str = "application/apply-patch+yaml";
+
+/// Whether a PATCH is a server-side apply.
+pub fn is_apply_patch(headers: &HeaderMap) -> bool {
+    content_type(headers) == APPLY_PATCH
+}
 
 /// Server-side apply: the configuration is merged into the live object by its field manager,
 /// or, when there is no object yet, becomes one (created like any other).

@@ -142,6 +142,33 @@ pub async fn handle(
     let schema = ResourceSchema::new(&server.openapi, info);
     let field_manager = schema.field_manager(info, "scale");
     let manager = req.manager();
+    if is_patch && crate::handlers::is_apply_patch(headers) {
+        req.check_write_options("PatchOptions", true)?;
+        let replicas = applied_replicas(&bytes)?;
+        // The Scale's replicas, applied as the parent's replicas field.
+        let mut config = json!({
+            "apiVersion": info.api_version(),
+            "kind": &*info.kind,
+            "metadata": {"name": name},
+        });
+        if let Some(replicas) = replicas {
+            set_pointer(&mut config, &paths.spec_replicas, json!(replicas));
+        }
+        let force = req.query.get("force").is_some_and(|f| f == "true");
+        let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
+        let (updated, _) = server
+            .registry
+            .update(info, ns, name, Part::Main, dry_run, |current| {
+                let Some(old) = current else {
+                    return Err(ApiError::not_found(&info.group, &info.plural, name));
+                };
+                let mut new = field_manager.apply(Some(old), &config, &manager, force)?;
+                objects::meta_mut(&mut new).remove("resourceVersion");
+                Ok(new)
+            })
+            .await?;
+        return Ok(json_response(StatusCode::OK, &scale_of(&updated, &paths)));
+    }
     let (updated, _) = server
         .registry
         .update(info, ns, name, Part::Main, dry_run, |current| {
@@ -196,6 +223,29 @@ pub async fn handle(
         })
         .await?;
     Ok(json_response(StatusCode::OK, &scale_of(&updated, &paths)))
+}
+
+/// The replicas an applied Scale sets, after checking it is one.
+fn applied_replicas(body: &[u8]) -> Result<Option<i64>, ApiError> {
+    let config: Value = serde_norway::from_slice(body)
+        .map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))?;
+    let version = config
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
+    if (version, kind) != ("autoscaling/v1", "Scale") {
+        let (group, version) = version.rsplit_once('/').unwrap_or(("", version));
+        return Err(ApiError::bad_request(&format!(
+            "invalid object type: {group}/{version}, Kind={kind}"
+        )));
+    }
+    match config.pointer("/spec/replicas") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+            ApiError::bad_request("spec.replicas of an applied Scale must be an integer")
+        }),
+    }
 }
 
 /// Sets `value` at a JSON pointer, creating the objects on the way.

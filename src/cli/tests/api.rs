@@ -66,7 +66,78 @@ on_both_stores!(
     oversized_objects_and_bodies_are_rejected,
     generate_name_makes_unique_names,
     apply_needs_a_field_manager_and_force_is_for_apply_only,
+    the_scale_subresource_is_applied_as_the_parents_replicas,
 );
+
+async fn the_scale_subresource_is_applied_as_the_parents_replicas(backend: Backend) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let Some((den, _)) = start(backend, &[]).await else {
+        return;
+    };
+    let deployments: Api<Deployment> = Api::namespaced(den.client().await, "default");
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        }
+    });
+    deployments
+        .patch(
+            "web",
+            &PatchParams::apply("deployer"),
+            &Patch::Apply(&deployment),
+        )
+        .await
+        .unwrap();
+    let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 4}});
+    // The deployer owns the replicas: a scaler must force.
+    let err = deployments
+        .patch_scale(
+            "web",
+            &PatchParams::apply("autoscaler"),
+            &Patch::Apply(&scale),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_error(err).message,
+        "Apply failed with 1 conflict: conflict with \"deployer\": .spec.replicas"
+    );
+    let scaled = deployments
+        .patch_scale(
+            "web",
+            &PatchParams::apply("autoscaler").force(),
+            &Patch::Apply(&scale),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(4));
+    let web = deployments.get("web").await.unwrap();
+    assert_eq!(web.spec.as_ref().unwrap().replicas, Some(4));
+    let entries = web.metadata.managed_fields.unwrap();
+    let scaler = entries
+        .iter()
+        .find(|e| e.manager.as_deref() == Some("autoscaler"))
+        .expect("the scaler's entry");
+    assert_eq!(scaler.operation.as_deref(), Some("Apply"));
+    assert_eq!(scaler.subresource.as_deref(), Some("scale"));
+    assert_eq!(
+        scaler.fields_v1.as_ref().unwrap().0,
+        json!({"f:spec": {"f:replicas": {}}})
+    );
+    let deployer = entries
+        .iter()
+        .find(|e| e.manager.as_deref() == Some("deployer"))
+        .unwrap();
+    assert!(
+        deployer.fields_v1.as_ref().unwrap().0["f:spec"]
+            .get("f:replicas")
+            .is_none()
+    );
+}
 
 async fn apply_needs_a_field_manager_and_force_is_for_apply_only(backend: Backend) {
     let Some((den, api)) = start(backend, &[]).await else {
