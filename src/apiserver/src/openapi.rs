@@ -262,6 +262,12 @@ impl OpenApi {
     }
 
     /// The Swagger 2.0 document served at `/openapi/v2`.
+    /// The v2 document of the built-in kinds alone: the same bytes for every value that
+    /// shares them, whatever custom resources are served.
+    pub fn builtin_v2(&self) -> Bytes {
+        self.builtins().v2.clone()
+    }
+
     pub fn v2(&self) -> Bytes {
         match &self.custom {
             None => self.builtins().v2.clone(),

@@ -134,12 +134,15 @@ pub fn strategic_merge_patch(
 /// OpenAPI v2 definitions by name.
 type Definitions = Map<String, Value>;
 
-/// The v2 definitions of each [`OpenApi`] we have seen, parsed once. Entries are keyed by the
-/// address of the served `/openapi/v2` bytes; holding a clone of those bytes keeps the address
-/// from being reused by another instance.
+/// The v2 definitions of the built-in kinds, parsed once per set of built-in documents (one
+/// per server; tests run several). Custom resources need none: they have no strategic merge
+/// patch, and server-side apply takes their schema from the CRD. Entries are keyed by the
+/// address of the built-in `/openapi/v2` bytes; holding a clone of those bytes keeps the
+/// address from being reused by another instance.
 pub(crate) fn definitions(openapi: &OpenApi) -> Arc<Definitions> {
+    const KEPT: usize = 4;
     static CACHE: Mutex<Vec<(Bytes, Arc<Definitions>)>> = Mutex::new(Vec::new());
-    let v2 = openapi.v2();
+    let v2 = openapi.builtin_v2();
     let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, defs)) = cache
         .iter()
@@ -155,6 +158,9 @@ pub(crate) fn definitions(openapi: &OpenApi) -> Arc<Definitions> {
         })
         .unwrap_or_default();
     let defs = Arc::new(defs);
+    if cache.len() == KEPT {
+        cache.remove(0);
+    }
     cache.push((v2, defs.clone()));
     defs
 }
