@@ -58,12 +58,27 @@ conformance_status=${PIPESTATUS[0]}
 set -e
 [ "$conformance_status" -eq 0 ] || status=$conformance_status
 
-# One closing line for the whole run: every cargo test result plus the conformance total.
+echo "--- clients: upstream client-go, controller-runtime and helm against Den (conformance/clients.sh)" >&2
+set +e
+conformance/clients.sh 2>&1 | tee "$work/clients.log"
+clients_status=${PIPESTATUS[0]}
+set -e
+[ "$clients_status" -eq 0 ] || status=$clients_status
+
+# One closing line for the whole run: every cargo test result plus the conformance and clients totals.
 passed=$(grep -Eo '[0-9]+ passed' "$work/test.log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$work/test.log" | awk '{s+=$1} END {print s+0}')
-conformance_total=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/conformance.log" | tail -n 1)
-passed=$((passed + $(echo "${conformance_total:-0 passed}" | grep -Eo '^[0-9]+')))
-failed=$((failed + $(echo "${conformance_total:-0 passed, 0 failed}" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+# add_total LOG STATUS: adds the last "N passed, N failed" line of LOG; a runner that exited
+# non-zero (STATUS) without printing one (a build or start-up failure) counts as one failure.
+add_total() {
+  local total
+  total=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+  passed=$((passed + $(echo "${total:-0 passed}" | grep -Eo '^[0-9]+')))
+  failed=$((failed + $(echo "${total:-0 passed, 0 failed}" | grep -Eo '[0-9]+ failed' | grep -Eo '[0-9]+')))
+  if [ -z "$total" ] && [ "$2" -ne 0 ]; then failed=$((failed + 1)); fi
+}
+add_total "$work/conformance.log" "$conformance_status"
+add_total "$work/clients.log" "$clients_status"
 echo "hack/test.sh took ${SECONDS}s" >&2
 echo "$passed passed, $failed failed"
 exit "$status"
