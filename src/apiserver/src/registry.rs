@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::objects::{self, meta_mut};
 use crate::resources::ResourceInfo;
-use crate::strategy;
+use crate::{defaults, strategy};
 
 /// Upstream's limit on a stored object (etcd's default request limit).
 pub const MAX_OBJECT_BYTES: usize = 1_572_864;
@@ -254,6 +254,8 @@ impl Registry {
         ] {
             meta.remove(field);
         }
+        strategy::check_decodable(info, obj)?;
+        defaults::default_object(info, obj);
         strategy::prepare_for_create(info, obj);
         let causes = strategy::validate(info, obj, None);
         if !causes.is_empty() {
@@ -348,6 +350,8 @@ impl Registry {
                     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
                     meta.insert("creationTimestamp".into(), json!(objects::now_rfc3339()));
                     meta.insert("namespace".into(), json!(namespace));
+                    strategy::check_decodable(info, &new)?;
+                    defaults::default_object(info, &mut new);
                     strategy::prepare_for_create(info, &mut new);
                     let causes = strategy::validate(info, &new, None);
                     if !causes.is_empty() {
@@ -383,8 +387,23 @@ impl Registry {
         new: &mut Value,
         old: &Value,
     ) -> Result<(), ApiError> {
+        // Upstream defaults the stored object when it reads it, so objects written before a
+        // default existed compare as if they had it.
+        let defaulted_old;
+        let old = if part == Part::Main && info.builtin().is_some() {
+            let mut copy = old.clone();
+            defaults::default_object(info, &mut copy);
+            defaulted_old = copy;
+            &defaulted_old
+        } else {
+            old
+        };
         match part {
-            Part::Main => strategy::prepare_for_update(info, new, old),
+            Part::Main => {
+                strategy::check_decodable(info, new)?;
+                defaults::default_object(info, new);
+                strategy::prepare_for_update(info, new, old);
+            }
             Part::Status => strategy::prepare_for_status_update(new, old),
             Part::Finalize => {
                 let finalizers = new.pointer("/spec/finalizers").cloned();
@@ -438,7 +457,7 @@ impl Registry {
                 ));
             }
         }
-        let causes = strategy::validate(info, new, Some(old));
+        let causes = strategy::validate_update(info, part, new, old);
         if !causes.is_empty() {
             return Err(ApiError::invalid(
                 &info.group,

@@ -27,38 +27,19 @@ fn invalid(name: &str, field: &str, message: String) -> ApiError {
     )
 }
 
-/// Fills upstream's Service defaults and allocates addresses not used by `existing`.
+/// Fills upstream's Service defaults (`defaults.rs`) and allocates addresses not used by
+/// `existing`.
 pub fn allocate(range: ServiceRange, existing: &[Value], svc: &mut Value) -> Result<(), ApiError> {
     let name = objects::name(svc).to_string();
+    crate::defaults::default_service(svc);
     let spec = svc
         .as_object_mut()
         .expect("objects are JSON objects")
         .entry("spec")
         .or_insert_with(|| json!({}));
-    if spec.get("type").is_none() {
-        spec["type"] = json!("ClusterIP");
-    }
     let service_type = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
-    if spec.get("sessionAffinity").is_none() {
-        spec["sessionAffinity"] = json!("None");
-    }
-    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-        for port in ports {
-            if port.get("protocol").is_none() {
-                port["protocol"] = json!("TCP");
-            }
-            if port.get("targetPort").is_none()
-                && let Some(p) = port.get("port").cloned()
-            {
-                port["targetPort"] = p;
-            }
-        }
-    }
     if service_type == "ExternalName" {
         return Ok(());
-    }
-    if spec.get("internalTrafficPolicy").is_none() {
-        spec["internalTrafficPolicy"] = json!("Cluster");
     }
     let used_ips: HashSet<&str> = existing
         .iter()
@@ -128,9 +109,6 @@ pub fn allocate(range: ServiceRange, existing: &[Value], svc: &mut Value) -> Res
             })
             .filter_map(|p| p.get("nodePort")?.as_i64())
             .collect();
-        if spec.get("externalTrafficPolicy").is_none() {
-            spec["externalTrafficPolicy"] = json!("Cluster");
-        }
         let mut rng = rand::rng();
         let mut taken = used_ports;
         if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
@@ -159,4 +137,135 @@ pub fn allocate(range: ServiceRange, existing: &[Value], svc: &mut Value) -> Res
         }
     }
     Ok(())
+}
+
+fn needs_cluster_ip(spec: &Value) -> bool {
+    spec.get("type").and_then(Value::as_str) != Some("ExternalName")
+}
+
+fn needs_node_port(spec: &Value) -> bool {
+    matches!(
+        spec.get("type").and_then(Value::as_str),
+        Some("NodePort" | "LoadBalancer")
+    )
+}
+
+fn node_ports(spec: &Value) -> Vec<i64> {
+    spec.get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0))
+        .collect()
+}
+
+/// Upstream's service update rules for addresses (`patchAllocatedValues` and
+/// `dropTypeDependentFields`): a replacement that leaves out what the server allocated keeps
+/// the old values, and a type that no longer needs them drops the ones it did not change.
+pub fn keep_allocated_values(new: &mut Value, old: &Value) {
+    let empty = json!({});
+    let old_spec = old.get("spec").unwrap_or(&empty).clone();
+    let Some(spec) = new.get_mut("spec").filter(|s| s.is_object()) else {
+        return;
+    };
+    if needs_cluster_ip(&old_spec) && needs_cluster_ip(spec) {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            let unset = match spec.get(field) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(_) => false,
+            };
+            if unset && let Some(value) = old_spec.get(field) {
+                spec[field] = value.clone();
+            }
+        }
+    }
+    if needs_node_port(&old_spec) && needs_node_port(spec) {
+        let old_ports: Vec<(String, i64)> = old_spec
+            .get("ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let name = p
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                (name, p.get("nodePort").and_then(Value::as_i64).unwrap_or(0))
+            })
+            .collect();
+        let new_used = node_ports(spec);
+        let used: HashSet<i64> = node_ports(&old_spec)
+            .into_iter()
+            .filter(|p| *p != 0 && new_used.contains(p))
+            .collect();
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for port in ports {
+                if port.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0 {
+                    continue;
+                }
+                let name = port.get("name").and_then(Value::as_str).unwrap_or("");
+                if let Some((_, old_port)) = old_ports.iter().find(|(n, _)| n == name)
+                    && *old_port != 0
+                    && !used.contains(old_port)
+                {
+                    port["nodePort"] = json!(old_port);
+                }
+            }
+        }
+    }
+    if needs_cluster_ip(&old_spec)
+        && !needs_cluster_ip(spec)
+        && let Some(map) = spec.as_object_mut()
+    {
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if map.get(field) == old_spec.get(field) {
+                map.remove(field);
+            }
+        }
+    }
+    let spec_now = spec.clone();
+    if needs_node_port(&old_spec)
+        && !needs_node_port(&spec_now)
+        && node_ports(&spec_now) == node_ports(&old_spec)
+        && let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut)
+    {
+        for port in ports {
+            if let Some(p) = port.as_object_mut() {
+                p.remove("nodePort");
+            }
+        }
+    }
+    let was_lb = old_spec.get("type").and_then(Value::as_str) == Some("LoadBalancer");
+    let externally_accessible = externally_accessible_spec(spec);
+    let Some(map) = spec.as_object_mut() else {
+        return;
+    };
+    if was_lb
+        && map.get("type").and_then(Value::as_str) != Some("LoadBalancer")
+        && map.get("allocateLoadBalancerNodePorts").is_some()
+        && map.get("allocateLoadBalancerNodePorts") == old_spec.get("allocateLoadBalancerNodePorts")
+    {
+        map.remove("allocateLoadBalancerNodePorts");
+    }
+    if externally_accessible_spec(&old_spec)
+        && !externally_accessible
+        && map.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy")
+    {
+        map.remove("externalTrafficPolicy");
+    }
+}
+
+/// Upstream's `ExternallyAccessible`: node ports, load balancers, or external IPs.
+fn externally_accessible_spec(spec: &Value) -> bool {
+    match spec.get("type").and_then(Value::as_str) {
+        Some("LoadBalancer" | "NodePort") => true,
+        Some("ClusterIP") => spec
+            .get("externalIPs")
+            .and_then(Value::as_array)
+            .is_some_and(|ips| !ips.is_empty()),
+        _ => false,
+    }
 }

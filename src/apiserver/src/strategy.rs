@@ -6,6 +6,7 @@ use den_apimachinery::validation::{self, Cause};
 use serde_json::{Value, json};
 
 use crate::objects::{self, meta_mut};
+use crate::registry::Part;
 use crate::resources::{Codec, ResourceInfo};
 
 /// Kinds whose `metadata.generation` upstream sets to 1 on create and bumps on spec changes.
@@ -28,8 +29,9 @@ pub fn tracks_generation(info: &ResourceInfo) -> bool {
     ) && info.plural != "controllerrevisions"
 }
 
-/// Upstream's `PrepareForCreate`: status that clients may not set is reset, and the few
-/// defaults kubectl's output depends on are filled in.
+/// Upstream's `PrepareForCreate`: status that clients may not set is reset, and what the
+/// server generates for a kind (a job's selector, a daemon set's template generation) is
+/// filled in. Defaults are `defaults.rs`'s and have already been applied.
 pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
     let root = obj.as_object_mut().expect("objects are JSON objects");
     match (info.group.as_ref(), info.plural.as_ref()) {
@@ -50,28 +52,15 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
         ("", "persistentvolumeclaims" | "persistentvolumes") => {
             root.insert("status".into(), json!({"phase": "Pending"}));
         }
-        ("", "secrets")
-            if root
-                .get("type")
-                .is_none_or(|t| t.as_str().is_none_or(str::is_empty)) =>
-        {
-            root.insert("type".into(), json!("Opaque"));
-        }
         ("", "nodes") | ("", "events") => {}
-        ("autoscaling", "horizontalpodautoscalers") => {
-            let spec = root.entry("spec").or_insert_with(|| json!({}));
-            if spec.get("minReplicas").is_none() {
-                spec["minReplicas"] = json!(1);
-            }
+        ("batch", "jobs") => {
             root.remove("status");
+            generate_job_selector(obj);
         }
-        ("apps", "deployments" | "replicasets" | "statefulsets")
-        | ("", "replicationcontrollers") => {
-            let spec = root.entry("spec").or_insert_with(|| json!({}));
-            if spec.get("replicas").is_none() {
-                spec["replicas"] = json!(1);
-            }
+        ("apps", "daemonsets") => {
             root.remove("status");
+            let generation = template_generation(obj).max(1);
+            set_template_generation(obj, generation);
         }
         _ if info.status_subresource => {
             root.remove("status");
@@ -83,9 +72,93 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
     }
 }
 
+/// Upstream's `generateSelectorIfNeeded`: unless the job asks for a manual selector, its
+/// pods are labelled with the job's name and uid and selected by the uid. The job's own
+/// labels default to its template's, as upstream's defaulting shows them on read.
+fn generate_job_selector(job: &mut Value) {
+    use crate::kindvalidation::batch_labels::{
+        CONTROLLER_UID, JOB_NAME, LEGACY_CONTROLLER_UID, LEGACY_JOB_NAME,
+    };
+    if job.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true) {
+        return;
+    }
+    let name = objects::name(job).to_string();
+    let uid = objects::meta_str(job, "uid").unwrap_or("").to_string();
+    let spec = job["spec"]
+        .as_object_mut()
+        .expect("defaulting made the spec");
+    let template = spec.entry("template").or_insert_with(|| json!({}));
+    let meta = template
+        .as_object_mut()
+        .expect("defaulting made the template")
+        .entry("metadata")
+        .or_insert_with(|| json!({}));
+    if !meta.get("labels").is_some_and(Value::is_object) {
+        meta["labels"] = json!({});
+    }
+    let labels = meta["labels"].as_object_mut().expect("just made");
+    for (label, value) in [
+        (LEGACY_JOB_NAME, &name),
+        (JOB_NAME, &name),
+        (LEGACY_CONTROLLER_UID, &uid),
+        (CONTROLLER_UID, &uid),
+    ] {
+        labels.entry(label).or_insert_with(|| json!(value));
+    }
+    let template_labels = labels.clone();
+    let selector = spec.entry("selector").or_insert_with(|| json!({}));
+    if !selector.is_object() {
+        *selector = json!({});
+    }
+    if !selector.get("matchLabels").is_some_and(Value::is_object) {
+        selector["matchLabels"] = json!({});
+    }
+    selector["matchLabels"]
+        .as_object_mut()
+        .expect("just made")
+        .entry(CONTROLLER_UID)
+        .or_insert_with(|| json!(uid));
+    let job_meta = meta_mut(job);
+    if job_meta
+        .get("labels")
+        .and_then(Value::as_object)
+        .is_none_or(|l| l.is_empty())
+    {
+        job_meta.insert("labels".into(), Value::Object(template_labels));
+    }
+}
+
+/// apps/v1 carries a daemon set's template generation in this annotation.
+const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn template_generation(obj: &Value) -> i64 {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(TEMPLATE_GENERATION))
+        .and_then(Value::as_str)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
+}
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    let meta = meta_mut(obj);
+    if !meta.get("annotations").is_some_and(Value::is_object) {
+        meta.insert("annotations".into(), json!({}));
+    }
+    meta["annotations"][TEMPLATE_GENERATION] = json!(generation.to_string());
+}
+
 /// Upstream's `PrepareForUpdate` for the main resource: status is only written through the
 /// status subresource, and generation follows spec changes.
 pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
+    if info.is("", "services") {
+        crate::services::keep_allocated_values(new, old);
+    }
+    if info.is("apps", "daemonsets") {
+        // The template generation is the server's: it follows template changes.
+        let old_generation = template_generation(old);
+        let changed = new.pointer("/spec/template") != old.pointer("/spec/template");
+        set_template_generation(new, old_generation + i64::from(changed));
+    }
     if info.status_subresource {
         match old.get("status") {
             Some(status) => new["status"] = status.clone(),
@@ -176,15 +249,54 @@ fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
     match (info.group.as_ref(), info.plural.as_ref()) {
         ("", "namespaces") => validation::name_is_dns_label,
         ("", "services") => validation::name_is_dns1035_label,
+        ("apps", "statefulsets") => validation::name_is_dns_label,
         ("rbac.authorization.k8s.io", _) => validation::name_is_path_segment,
         ("networking.k8s.io", "ipaddresses") => name_is_ip_address,
         _ => validation::name_is_dns_subdomain,
     }
 }
 
-/// Object metadata with the kind's name rule, then what the kind itself requires.
-/// `old` is the stored object on updates (CEL transition rules compare with it).
+/// Object metadata with the kind's name rule, then what the kind itself requires
+/// (`kindvalidation`). `old` is the stored object on updates of the main resource.
 pub fn validate(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    let mut causes = validate_metadata(info, obj, old);
+    if matches!(info.codec, Codec::Builtin(_)) {
+        causes.extend(
+            crate::kindvalidation::validate(info, obj, old)
+                .iter()
+                .map(validation::FieldError::to_cause),
+        );
+    }
+    causes
+}
+
+/// Upstream's decoder refuses some malformed values (quantities) with a 400 before anything
+/// else looks at the object.
+pub fn check_decodable(
+    info: &ResourceInfo,
+    obj: &Value,
+) -> Result<(), den_apimachinery::status::ApiError> {
+    match crate::kindvalidation::decode_error(info, obj) {
+        None => Ok(()),
+        Some(err) => Err(den_apimachinery::status::ApiError::bad_request(&format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {err}",
+            kind = info.kind,
+            version = info.version,
+        ))),
+    }
+}
+
+/// What an update of `part` must satisfy: the whole kind for the main resource; metadata
+/// (and a custom resource's schema) for status and finalize writes, which cannot change
+/// the spec.
+pub fn validate_update(info: &ResourceInfo, part: Part, new: &Value, old: &Value) -> Vec<Cause> {
+    match part {
+        Part::Main => validate(info, new, Some(old)),
+        Part::Status | Part::Finalize => validate_metadata(info, new, Some(old)),
+    }
+}
+
+fn validate_metadata(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     let rule = name_rule(info);
     let mut causes = validation::validate_object_meta(
         obj.get("metadata").unwrap_or(&Value::Null),
