@@ -9,6 +9,7 @@ use den_apimachinery::validation::{self, Cause};
 use serde_json::{Value, json};
 
 use crate::jsonpath;
+use crate::objects::str_at;
 use crate::resources::{Codec, Name, ResourceInfo};
 
 /// The finalizer a CRD carries while its custom resources are being deleted.
@@ -98,10 +99,6 @@ impl CustomResourceVersion {
             other => Some(other.to_string()),
         }
     }
-}
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
-    value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
 fn strings_at(value: &Value, pointer: &str) -> Vec<Name> {
@@ -204,6 +201,7 @@ pub fn served_resources(crd: &Value) -> Vec<ResourceInfo> {
                 status_subresource: v.pointer("/subresources/status").is_some(),
                 scale_subresource: version.scale.is_some(),
                 create_on_update: false,
+                create_only: false,
                 codec: Codec::Custom(Arc::new(version)),
             }
         })

@@ -16,6 +16,12 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 const SUBRESOURCE_VERBS: [&str; 3] = ["get", "patch", "update"];
+const CREATE: [&str; 1] = ["create"];
+
+/// The verbs a resource is served with.
+fn verbs(r: &ResourceInfo) -> &'static [&'static str] {
+    if r.create_only { &CREATE } else { &VERBS }
+}
 
 /// (name, group, version, kind, verbs) of a subresource.
 type Subresource<'a> = (
@@ -59,6 +65,15 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource<'_>> {
     if r.is("", "namespaces") {
         out.push(("finalize", &r.group, &r.version, &r.kind, &["update"][..]));
     }
+    if r.is("", "serviceaccounts") {
+        out.push((
+            "token",
+            "authentication.k8s.io",
+            "v1",
+            "TokenRequest",
+            &CREATE[..],
+        ));
+    }
     out
 }
 
@@ -74,7 +89,7 @@ pub fn resource_list(table: &ResourceTable, group: &str, version: &str) -> Optio
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": verbs(r),
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -173,7 +188,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
         "responseKind": {"group": "", "version": "", "kind": r.kind},
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": VERBS,
+        "verbs": verbs(r),
     });
     if !r.short_names.is_empty() {
         entry["shortNames"] = json!(r.short_names);

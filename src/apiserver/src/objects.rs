@@ -18,6 +18,11 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
+/// The string at a JSON pointer, `""` when absent or not a string.
+pub fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
 pub fn name(obj: &Value) -> &str {
     meta_str(obj, "name").unwrap_or("")
 }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
+use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
@@ -42,6 +43,7 @@ const API_GROUP_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList"
 const API_GROUP: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroup";
 const VERSION_INFO: &str = "io.k8s.apimachinery.pkg.version.Info";
 const SCALE: &str = "io.k8s.api.autoscaling.v1.Scale";
+const TOKEN_REQUEST: &str = "io.k8s.api.authentication.v1.TokenRequest";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 /// A kind whose `apiVersion` and `kind` properties are upstream's `TypeMeta` ones.
 const TYPE_META_SOURCE: &str = "io.k8s.api.core.v1.ConfigMap";
@@ -449,8 +451,10 @@ impl Model {
         for (r, builtin) in builtins(table) {
             let name = (builtin.schema_name)().into_owned();
             let schema = (builtin.schema)(&mut generator).to_value();
-            let list = list_schema(r, &name, &schema);
-            roots.push((list_name(&name, r), list));
+            if !r.create_only {
+                let list = list_schema(r, &name, &schema);
+                roots.push((list_name(&name, r), list));
+            }
             roots.push((name, schema));
         }
         generator.subschema_for::<meta::ListMeta>();
@@ -464,6 +468,7 @@ impl Model {
         generator.subschema_for::<meta::APIGroup>();
         generator.subschema_for::<Info>();
         generator.subschema_for::<Scale>();
+        generator.subschema_for::<TokenRequest>();
 
         let mut defs: BTreeMap<String, Value> =
             generator.take_definitions(false).into_iter().collect();
@@ -486,8 +491,17 @@ impl Model {
             let name = (builtin.schema_name)().into_owned();
             let list = list_name(&name, r);
             set_gvk(&mut defs, &name, &r.group, &r.version, &r.kind);
-            set_gvk(&mut defs, &list, &r.group, &r.version, &r.list_kind);
+            if !r.create_only {
+                set_gvk(&mut defs, &list, &r.group, &r.version, &r.list_kind);
+            }
         }
+        set_gvk(
+            &mut defs,
+            TOKEN_REQUEST,
+            "authentication.k8s.io",
+            "v1",
+            "TokenRequest",
+        );
 
         let refs = defs
             .iter()
@@ -1240,6 +1254,19 @@ fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
             .collect::<Vec<_>>()
     };
 
+    // Create-only kinds (the reviews) have one route: create in the collection.
+    if r.create_only {
+        return vec![PathItem {
+            path: collection,
+            params: base(WRITE_PARAMS),
+            ops: vec![Op {
+                body: write(&kind_schema, false),
+                responses: ok(&kind_schema, &[200, 201, 202]),
+                ..op("post", "create", "", "post")
+            }],
+        }];
+    }
+
     let mut paths = Vec::new();
 
     // The collection: list, create, deletecollection.
@@ -1361,6 +1388,22 @@ fn resource_paths(gv: &GroupVersion, r: &ResourceInfo) -> Vec<PathItem> {
             &kind_schema,
             (&gv.group, &gv.version, &r.kind),
         );
+    }
+    if r.is("", "serviceaccounts") {
+        paths.push(PathItem {
+            path: format!("{item}/token"),
+            params: base(&[name[0], DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION]),
+            ops: vec![Op {
+                gvk: Some((
+                    "authentication.k8s.io".into(),
+                    "v1".into(),
+                    "TokenRequest".into(),
+                )),
+                body: write(TOKEN_REQUEST, false),
+                responses: ok(TOKEN_REQUEST, &[200, 201, 202]),
+                ..op("post", "create", "Token", "post")
+            }],
+        });
     }
 
     let watch_params = |extra: &[Param]| {

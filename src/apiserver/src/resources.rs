@@ -35,6 +35,9 @@ pub struct ResourceInfo {
     pub scale_subresource: bool,
     /// Upstream's `AllowCreateOnUpdate`: a PUT of a missing object creates it.
     pub create_on_update: bool,
+    /// Served create-only, like upstream's reviews: each create is answered from the request
+    /// and nothing is stored (no list kind, no other verb).
+    pub create_only: bool,
     pub codec: Codec,
 }
 
@@ -340,26 +343,104 @@ where
     T: Resource + ListableResource + Serialize + DeserializeOwned + JsonSchema,
     T::Scope: Scope,
 {
+    ResourceInfo {
+        list_kind: T::LIST_KIND.into(),
+        ..kind::<T>(<T::Scope as Scope>::NAMESPACED)
+    }
+}
+
+/// A kind upstream serves create-only (the reviews): answered, never stored.
+fn review<T>() -> ResourceInfo
+where
+    T: Resource + Serialize + DeserializeOwned + JsonSchema,
+    T::Scope: Scope,
+{
+    ResourceInfo {
+        create_only: true,
+        ..request_kind::<T>(<T::Scope as Scope>::NAMESPACED)
+    }
+}
+
+/// The entry of a kind that asks the server something (a review, or the TokenRequest that
+/// `serviceaccounts/token` takes): the server computes its status.
+pub fn request_kind<T>(namespaced: bool) -> ResourceInfo
+where
+    T: Resource + Serialize + DeserializeOwned + JsonSchema,
+{
+    let mut info = kind::<T>(namespaced);
+    if let Codec::Builtin(builtin) = &mut info.codec {
+        builtin.canonicalize = canonicalize_except_status::<T>;
+    }
+    info
+}
+
+/// Decodes an object through its typed struct, except `status`, which is kept as sent: the
+/// server computes the status of a review or token request, and Go clients send it with
+/// zero values that the typed structs would refuse as missing.
+fn canonicalize_except_status<T>(mut value: Value) -> Result<Value, serde_json::Error>
+where
+    T: Serialize + DeserializeOwned,
+{
+    let status = value.as_object_mut().and_then(|m| m.remove("status"));
+    let mut out = serde_json::to_value(serde_json::from_value::<T>(value)?)?;
+    if let (Some(status), Some(map)) = (status, out.as_object_mut()) {
+        map.insert("status".into(), status);
+    }
+    Ok(out)
+}
+
+/// The entry of a kind, without a list kind.
+fn kind<T>(namespaced: bool) -> ResourceInfo
+where
+    T: Resource + Serialize + DeserializeOwned + JsonSchema,
+{
     let facts = facts(T::GROUP, T::URL_PATH_SEGMENT);
     ResourceInfo {
         group: T::GROUP.into(),
         version: T::VERSION.into(),
         kind: T::KIND.into(),
-        list_kind: T::LIST_KIND.into(),
+        list_kind: "".into(),
         plural: T::URL_PATH_SEGMENT.into(),
         singular: T::KIND.to_ascii_lowercase().into(),
-        namespaced: <T::Scope as Scope>::NAMESPACED,
+        namespaced,
         short_names: facts.short_names.iter().map(|s| Name::from(*s)).collect(),
         categories: facts.categories.iter().map(|s| Name::from(*s)).collect(),
         status_subresource: facts.status,
         scale_subresource: facts.scale,
         create_on_update: facts.create_on_update,
+        create_only: false,
         codec: Codec::Builtin(Builtin {
             canonicalize: |value| serde_json::to_value(serde_json::from_value::<T>(value)?),
             schema_name: T::schema_name,
             schema: T::json_schema,
             conversion: None,
         }),
+    }
+}
+
+/// `authentication.k8s.io/v1beta1` SelfSubjectReview, which kubectl 1.27's `auth whoami`
+/// asks for (upstream serves it when that version is enabled): the v1 kind, relabelled.
+fn self_subject_review_v1beta1() -> ResourceInfo {
+    use api::authentication::v1::SelfSubjectReview;
+    fn relabel(mut value: Value, api_version: &str) -> Value {
+        if let Some(map) = value.as_object_mut() {
+            map.insert("apiVersion".into(), api_version.into());
+        }
+        value
+    }
+    ResourceInfo {
+        version: "v1beta1".into(),
+        codec: Codec::Builtin(Builtin {
+            canonicalize: |value| {
+                let v1 = relabel(value, SelfSubjectReview::API_VERSION);
+                let decoded = canonicalize_except_status::<SelfSubjectReview>(v1)?;
+                Ok(relabel(decoded, "authentication.k8s.io/v1beta1"))
+            },
+            schema_name: || "io.k8s.api.authentication.v1beta1.SelfSubjectReview".into(),
+            schema: SelfSubjectReview::json_schema,
+            conversion: None,
+        }),
+        ..review::<SelfSubjectReview>()
     }
 }
 
@@ -387,6 +468,13 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
         builtin::<apps::v1::Deployment>(),
         builtin::<apps::v1::ReplicaSet>(),
         builtin::<apps::v1::StatefulSet>(),
+        review::<authentication::v1::SelfSubjectReview>(),
+        review::<authentication::v1::TokenReview>(),
+        self_subject_review_v1beta1(),
+        review::<authorization::v1::LocalSubjectAccessReview>(),
+        review::<authorization::v1::SelfSubjectAccessReview>(),
+        review::<authorization::v1::SelfSubjectRulesReview>(),
+        review::<authorization::v1::SubjectAccessReview>(),
         // v2 first: a group's first version is its preferred one, as upstream prefers v2.
         builtin::<autoscaling::v2::HorizontalPodAutoscaler>(),
         converted::<autoscaling::v1::HorizontalPodAutoscaler>(&conversion::AUTOSCALING_V1),

@@ -21,7 +21,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{TokenAuthenticator, UserInfo, user_from_certificate};
+use crate::auth::authorizer::{self, AllowAuthenticated, Attributes, Authorizer};
+use crate::auth::serviceaccount::{self, ServiceAccountTokens};
+use crate::auth::{TokenAuthenticator, UserInfo, impersonation, user_from_certificate};
 use crate::certs::{Pki, write_private};
 use crate::handlers::{self, ResourceRequest, error_response, json_response, parse_query};
 use crate::metrics::Metrics;
@@ -50,6 +52,9 @@ pub struct Config {
     pub service_cluster_ip_range: String,
     /// How often old revisions are compacted (upstream's `--etcd-compaction-interval`).
     pub compaction_interval: Duration,
+    /// Upstream's `--service-account-issuer`: the first signs service-account tokens, every
+    /// one is accepted (and is an audience of the API server).
+    pub service_account_issuers: Vec<String>,
 }
 
 impl Config {
@@ -64,6 +69,7 @@ impl Config {
             token_auth_file: None,
             service_cluster_ip_range: "10.96.0.0/12".into(),
             compaction_interval: Duration::from_secs(300),
+            service_account_issuers: vec![serviceaccount::DEFAULT_ISSUER.into()],
         }
     }
 }
@@ -132,7 +138,12 @@ pub struct ApiServer {
     pub metrics: Metrics,
     pub service_range: ServiceRange,
     pub address: SocketAddr,
-    tokens: TokenAuthenticator,
+    /// Upstream's static token file.
+    pub(crate) tokens: TokenAuthenticator,
+    /// Signs and checks service-account tokens.
+    pub service_accounts: ServiceAccountTokens,
+    /// Decides every request, impersonation and access review.
+    pub authorizer: Box<dyn Authorizer>,
 }
 
 /// A started server.
@@ -162,6 +173,10 @@ struct ClientCertUser(Option<UserInfo>);
 /// start, writes the built-in objects a cluster starts with, and begins serving.
 pub async fn start(config: Config) -> Result<RunningServer> {
     let service_range = ServiceRange::parse(&config.service_cluster_ip_range)?;
+    let issuers = &config.service_account_issuers;
+    if issuers.is_empty() || issuers.iter().any(String::is_empty) {
+        bail!("--service-account-issuer must not be empty");
+    }
     let tokens = match &config.token_auth_file {
         Some(path) => TokenAuthenticator::from_file(path)?,
         None => TokenAuthenticator::default(),
@@ -194,6 +209,10 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     );
     let storage: Arc<dyn Backend> = cacher.clone();
     let pki = Pki::load_or_create(&config.data_dir.join("pki"), config.bind_address)?;
+    let service_accounts = ServiceAccountTokens::load_or_create(
+        &config.data_dir.join("pki"),
+        config.service_account_issuers.clone(),
+    )?;
     let host = if config.bind_address.is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
@@ -207,7 +226,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     write_private(&kubeconfig, &pki.admin_kubeconfig(&url))?;
 
     let resources = ResourceTable::builtin();
-    futures::future::join_all(resources.iter().map(|r| {
+    futures::future::join_all(resources.iter().filter(|r| !r.create_only).map(|r| {
         let (cacher, prefix) = (cacher.clone(), r.key_prefix());
         async move { cacher.register(&prefix).await }
     }))
@@ -226,6 +245,8 @@ pub async fn start(config: Config) -> Result<RunningServer> {
         service_range,
         address: SocketAddr::new(host, address.port()),
         tokens,
+        service_accounts,
+        authorizer: Box::new(AllowAuthenticated),
     });
     bootstrap::ensure_builtin_objects(&server).await?;
     crate::crd_controller::start(server.clone()).await?;
@@ -314,27 +335,18 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, server: Arc<A
     }
 }
 
-/// One request through the filter chain: authentication, request info, dispatch, metrics.
+/// One request through the filter chain: authentication, impersonation, authorization,
+/// dispatch, metrics.
 async fn serve(server: Arc<ApiServer>, req: Request<Body>) -> Response<Body> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let info = parse_request_info(parts.method.as_str(), &path, &query);
-    let result = match server.authenticate(&parts.headers, parts.extensions.get::<ClientCertUser>())
-    {
-        Err(e) => Err(e),
-        Ok(user) => match authorize(&user, &info) {
-            Err(e) => Err(e),
-            Ok(()) if info.is_resource_request => {
-                server
-                    .resource(info.clone(), &query, parts.headers, &parts.method, body)
-                    .await
-            }
-            Ok(()) => server.non_resource(&path, &query, &parts.headers).await,
-        },
-    };
-    let response = result.unwrap_or_else(|e| error_response(&e));
+    let response = handle(&server, parts, body, &info, &query)
+        .await
+        .unwrap_or_else(|e| error_response(&e));
     let resource = if info.is_resource_request {
         info.resource.as_str()
     } else {
@@ -346,55 +358,42 @@ async fn serve(server: Arc<ApiServer>, req: Request<Body>) -> Response<Body> {
         response.status().as_u16(),
         started.elapsed(),
     );
-    tracing::debug!(method = %parts.method, %path, code = response.status().as_u16(), "request");
+    tracing::debug!(%method, %path, code = response.status().as_u16(), "request");
     response
 }
 
-/// Paths that upstream's `system:public-info-viewer` role opens to unauthenticated users.
-fn is_public_path(path: &str) -> bool {
-    matches!(
-        path,
-        "/healthz" | "/livez" | "/readyz" | "/version" | "/version/"
-    ) || path.starts_with("/healthz/")
-        || path.starts_with("/livez/")
-        || path.starts_with("/readyz/")
-}
-
-/// Until RBAC lands, every authenticated user may do everything; anonymous users only
-/// reach the public health and version paths, as upstream's default RBAC policy allows.
-fn authorize(user: &UserInfo, info: &RequestInfo) -> Result<(), ApiError> {
-    if !user.is_anonymous() || (!info.is_resource_request && is_public_path(&info.path)) {
-        return Ok(());
-    }
-    let message = if info.is_resource_request {
-        let resource = if info.subresource.is_empty() {
-            info.resource.clone()
-        } else {
-            format!("{}/{}", info.resource, info.subresource)
-        };
-        let scope = if info.namespace.is_empty() {
-            " at the cluster scope".to_string()
-        } else {
-            format!(" in the namespace \"{}\"", info.namespace)
-        };
-        format!(
-            "{} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\"{scope}",
-            if info.name.is_empty() {
-                resource.clone()
-            } else {
-                format!("{resource} \"{}\"", info.name)
-            },
-            user.name,
-            info.verb,
-            info.api_group,
-        )
+async fn handle(
+    server: &ApiServer,
+    parts: http::request::Parts,
+    body: Body,
+    info: &RequestInfo,
+    query: &str,
+) -> Result<Response<Body>, ApiError> {
+    let certificate_user = parts
+        .extensions
+        .get::<ClientCertUser>()
+        .and_then(|c| c.0.as_ref());
+    let user = crate::auth::authenticate_request(server, &parts.headers, certificate_user).await?;
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map_or(info.path.as_str(), |p| p.as_str());
+    let user = impersonation::impersonate(&*server.authorizer, user, &parts.headers, uri)?;
+    authorizer::check(&*server.authorizer, &Attributes::of_request(&user, info))?;
+    if info.is_resource_request {
+        server
+            .resource(
+                info.clone(),
+                query,
+                parts.headers,
+                &parts.method,
+                body,
+                user,
+            )
+            .await
     } else {
-        format!(
-            "forbidden: User \"{}\" cannot {} path \"{}\"",
-            user.name, info.verb, info.path
-        )
-    };
-    Err(ApiError::new(403, "Forbidden", &message))
+        server.non_resource(&info.path, query, &parts.headers).await
+    }
 }
 
 impl ApiServer {
@@ -411,27 +410,6 @@ impl ApiServer {
         *self.resources.write().expect("resource table lock") = table;
     }
 
-    fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        cert: Option<&ClientCertUser>,
-    ) -> Result<UserInfo, ApiError> {
-        if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            let token = auth
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            return match token.and_then(|t| self.tokens.authenticate(t)) {
-                Some(user) => Ok(user),
-                None => Err(ApiError::unauthorized("Unauthorized")),
-            };
-        }
-        Ok(cert
-            .and_then(|c| c.0.clone())
-            .unwrap_or_else(UserInfo::anonymous))
-    }
-
     async fn resource(
         &self,
         request: RequestInfo,
@@ -439,6 +417,7 @@ impl ApiServer {
         headers: HeaderMap,
         method: &http::Method,
         body: Body,
+        user: UserInfo,
     ) -> Result<Response<Body>, ApiError> {
         let Some(info) = self
             .resources()
@@ -456,6 +435,7 @@ impl ApiServer {
             headers,
             output,
             warnings: Default::default(),
+            user,
         };
         handlers::handle(self, req, method, body).await
     }
@@ -495,6 +475,17 @@ impl ApiServer {
             ["apis", group, version] => discovery::resource_list(&self.resources(), group, version)
                 .map_or_else(not_found, ok),
             ["version"] => ok(version_info()),
+            [".well-known", "openid-configuration"] => {
+                let external = self.address.to_string();
+                match self.service_accounts.openid_configuration(&external) {
+                    Some(config) => Ok(issuer_discovery(&config, "application/json")),
+                    None => not_found(),
+                }
+            }
+            ["openid", "v1", "jwks"] => Ok(issuer_discovery(
+                &self.service_accounts.jwks(),
+                "application/jwk-set+json",
+            )),
             ["healthz" | "livez" | "readyz", ..] => self.health(&segments, query).await,
             ["metrics"] => Ok(Response::builder()
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
@@ -549,11 +540,13 @@ impl ApiServer {
         }
         paths.extend(
             [
+                "/.well-known/openid-configuration",
                 "/healthz",
                 "/livez",
                 "/metrics",
                 "/openapi/v2",
                 "/openapi/v3",
+                "/openid/v1/jwks",
                 "/readyz",
                 "/version",
             ]
@@ -634,6 +627,21 @@ fn plain(code: StatusCode, text: String) -> Response<Body> {
         .header("X-Content-Type-Options", "nosniff")
         .body(Body::from(text))
         .expect("valid response")
+}
+
+/// A service-account issuer discovery document: cacheable for an hour, like upstream's.
+fn issuer_discovery(body: &Value, content_type: &str) -> Response<Body> {
+    let mut response = json_response(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        content_type.parse().expect("valid header"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        "public, max-age=3600".parse().expect("valid header"),
+    );
+    response
 }
 
 fn not_found() -> Result<Response<Body>, ApiError> {

@@ -61,6 +61,10 @@ struct ApiServerArgs {
     /// How often old revisions are compacted away (e.g. 5m, 30s).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     etcd_compaction_interval: Duration,
+    /// The issuer of service-account tokens; repeat it to accept tokens of earlier issuers
+    /// (the first signs).
+    #[arg(long, default_value = den_apiserver::auth::serviceaccount::DEFAULT_ISSUER)]
+    service_account_issuer: Vec<String>,
 }
 
 /// Parses Go-style durations such as `5m`, `30s`, `1h`, `500ms`.
@@ -104,6 +108,7 @@ impl ApiServerArgs {
             token_auth_file: self.token_auth_file,
             service_cluster_ip_range: self.service_cluster_ip_range,
             compaction_interval: self.etcd_compaction_interval,
+            service_account_issuers: self.service_account_issuer,
         }
     }
 }
