@@ -65,6 +65,9 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource<'_>> {
     if r.is("", "namespaces") {
         out.push(("finalize", &r.group, &r.version, &r.kind, &["update"][..]));
     }
+    if r.is("", "pods") {
+        out.push(("eviction", "policy", "v1", "Eviction", &CREATE[..]));
+    }
     if r.is("", "serviceaccounts") {
         out.push((
             "token",

@@ -44,10 +44,12 @@ pub struct ResourceRequest {
     pub output: Output,
     /// Warnings for the response's `Warning` headers.
     pub warnings: std::sync::Mutex<Vec<String>>,
+    /// Who is asking (after impersonation).
+    pub user: crate::auth::UserInfo,
 }
 
 impl ResourceRequest {
-    fn dry_run(&self) -> Result<bool, ApiError> {
+    pub(crate) fn dry_run(&self) -> Result<bool, ApiError> {
         match self.query.get("dryRun").map(String::as_str) {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
@@ -331,6 +333,13 @@ async fn dispatch(
     let info = &req.info;
     let sub = req.request.subresource.as_str();
     match (req.request.verb.as_str(), sub) {
+        _ if info.create_only => crate::auth::reviews::serve(server, req, body).await,
+        (_, "token") if info.is("", "serviceaccounts") => {
+            crate::auth::tokenrequest::serve(server, req, body).await
+        }
+        ("create", "eviction") if info.is("", "pods") => {
+            crate::eviction::serve(server, req, body).await
+        }
         ("get", "" | "status") => get(server, req).await,
         ("list", "") => list(server, req).await,
         ("watch", "") => watch::serve(server, req).await,
@@ -386,7 +395,65 @@ pub fn respond_object(req: &ResourceRequest, code: StatusCode, obj: Value) -> Re
             );
             json_response(code, &table)
         }
+        Output::Metadata { version } => json_response(
+            code,
+            &crate::negotiation::partial_object_metadata(&obj, version),
+        ),
         Output::Object => json_response(code, &obj),
+    }
+}
+
+/// Upstream's `ValidateListOptions` of `resourceVersionMatch` and `sendInitialEvents`, for a
+/// list or (`watch=true`) a watch: 422 `ListOptions.meta.k8s.io "" is invalid`.
+fn check_resource_version_match(
+    req: &ResourceRequest,
+    resource_version: &str,
+    resource_version_match: Option<&str>,
+) -> Result<(), ApiError> {
+    let cause = |reason: &str, message: String| den_apimachinery::validation::Cause {
+        reason: reason.into(),
+        message,
+        field: "resourceVersionMatch".into(),
+    };
+    let send_initial_events = req.query.contains_key("sendInitialEvents");
+    let mut causes = Vec::new();
+    if req.request.verb == "watch" {
+        // sendInitialEvents itself is checked with the other watch parameters.
+        if let Some(m) = resource_version_match {
+            if !send_initial_events {
+                causes.push(cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".into()));
+            }
+            if m != "NotOlderThan" {
+                causes.push(cause(
+                    "FieldValueNotSupported",
+                    format!("Unsupported value: \"{m}\": supported values: \"NotOlderThan\""),
+                ));
+            }
+        }
+    } else {
+        if let Some(m) = resource_version_match {
+            if resource_version.is_empty() {
+                causes.push(cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into()));
+            }
+            match m {
+                "NotOlderThan" => {}
+                "Exact" if resource_version == "0" => causes.push(cause("FieldValueForbidden", "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into())),
+                "Exact" => {}
+                other => causes.push(cause("FieldValueNotSupported", format!("Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""))),
+            }
+        }
+        if send_initial_events {
+            causes.push(den_apimachinery::validation::Cause {
+                reason: "FieldValueForbidden".into(),
+                message: "Forbidden: sendInitialEvents is forbidden for list".into(),
+                field: "sendInitialEvents".into(),
+            });
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("meta.k8s.io", "ListOptions", "", causes))
     }
 }
 
@@ -429,23 +496,11 @@ pub fn list_options(req: &ResourceRequest) -> Result<ListOptions, ApiError> {
         .get("resourceVersionMatch")
         .filter(|m| !m.is_empty())
         .cloned();
-    if let Some(m) = &resource_version_match {
-        if !matches!(m.as_str(), "NotOlderThan" | "Exact") {
-            return Err(ApiError::bad_request(&format!(
-                "resourceVersionMatch: Unsupported value: \"{m}\": supported values: \"Exact\", \"NotOlderThan\""
-            )));
-        }
-        if resource_version.as_deref().unwrap_or("").is_empty() {
-            return Err(ApiError::bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
-            ));
-        }
-        if m == "Exact" && resource_version.as_deref() == Some("0") {
-            return Err(ApiError::bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
-            ));
-        }
-    }
+    check_resource_version_match(
+        req,
+        resource_version.as_deref().unwrap_or(""),
+        resource_version_match.as_deref(),
+    )?;
     if continue_token.is_some()
         && resource_version
             .as_deref()
@@ -497,6 +552,16 @@ async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body
         Output::Table { include_object } => {
             table::table(&req.info, &page.items, *include_object, true, &metadata)
         }
+        Output::Metadata { version } => json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": format!("meta.k8s.io/{version}"),
+            "metadata": metadata,
+            "items": page
+                .items
+                .iter()
+                .map(|obj| crate::negotiation::partial_object_metadata(obj, version))
+                .collect::<Vec<_>>(),
+        }),
         Output::Object => json!({
             "kind": req.info.list_kind,
             "apiVersion": req.info.api_version(),
@@ -550,7 +615,7 @@ async fn list_stored(
 
 /// The object a create or update sends: decoded, checked against the resource and the
 /// request's namespace, with unknown and duplicate fields handled per `fieldValidation`.
-async fn read_object(req: &ResourceRequest, body: Body) -> Result<Value, ApiError> {
+pub(crate) async fn read_object(req: &ResourceRequest, body: Body) -> Result<Value, ApiError> {
     let bytes = read_body(body).await?;
     let duplicates = body_duplicates(&req.headers, &bytes);
     let obj = canonicalize(req, decode_body(&req.headers, &bytes)?, &duplicates)?;
@@ -888,31 +953,38 @@ async fn apply_patch_request(
     }
 }
 
-fn delete_options(req: &ResourceRequest, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+/// The options of a `DeleteOptions` object (`null`: none); `dry_run` from the query.
+pub fn delete_options_from(value: &Value, dry_run: bool) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions {
-        dry_run: req.dry_run()?,
+        dry_run,
         ..Default::default()
     };
-    if !body.is_empty() {
-        let value = decode_body(&req.headers, body)?;
-        opts.grace_period_seconds = value.get("gracePeriodSeconds").and_then(Value::as_i64);
-        opts.precondition_uid = value
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(String::from);
-        opts.precondition_resource_version = value
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(String::from);
-        if value
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|d| d.iter().any(|v| v == "All"))
-        {
-            opts.dry_run = true;
-        }
-        check_propagation_policy(value.get("propagationPolicy").and_then(Value::as_str))?;
+    opts.grace_period_seconds = value.get("gracePeriodSeconds").and_then(Value::as_i64);
+    opts.precondition_uid = value
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+        .map(String::from);
+    opts.precondition_resource_version = value
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        .map(String::from);
+    if value
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v == "All"))
+    {
+        opts.dry_run = true;
     }
+    check_propagation_policy(value.get("propagationPolicy").and_then(Value::as_str))?;
+    Ok(opts)
+}
+
+fn delete_options(req: &ResourceRequest, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let mut opts = if body.is_empty() {
+        delete_options_from(&Value::Null, req.dry_run()?)?
+    } else {
+        delete_options_from(&decode_body(&req.headers, body)?, req.dry_run()?)?
+    };
     if let Some(grace) = req.query.get("gracePeriodSeconds") {
         opts.grace_period_seconds =
             Some(grace.parse().map_err(|_| {

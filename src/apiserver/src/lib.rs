@@ -10,6 +10,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod encoded_events;
 pub mod errors;
+pub mod eviction;
 pub mod fieldvalidation;
 pub mod handlers;
 pub mod jsonpath;

@@ -10,6 +10,11 @@ pub enum Output {
     Table {
         include_object: IncludeObject,
     },
+    /// `PartialObjectMetadata` (a list: `PartialObjectMetadataList`) of `meta.k8s.io` at
+    /// this version (`v1` or `v1beta1`): the objects' metadata only.
+    Metadata {
+        version: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,22 +51,50 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Table when the first acceptable entry asks for one (kubectl lists Table first, then JSON).
+/// The representation of the first `Accept` entry Den can serve: a Table or partial object
+/// metadata when it asks for one in JSON, the object otherwise. (Protobuf entries, which
+/// client-go lists first, are passed over.)
 pub fn output(headers: &HeaderMap, include_object: Option<&str>) -> Output {
-    let wants_table = accepted(headers).iter().any(|(media, params)| {
-        matches!(media.as_str(), "application/json" | "*/*")
-            && param(params, "as") == Some("Table")
-            && param(params, "g").is_none_or(|g| g == "meta.k8s.io")
-    });
-    if !wants_table {
-        return Output::Object;
+    for (media, params) in accepted(headers) {
+        if !matches!(
+            media.as_str(),
+            "application/json" | "*/*" | "application/*" | ""
+        ) {
+            continue;
+        }
+        if param(&params, "g").is_some_and(|g| g != "meta.k8s.io") {
+            continue;
+        }
+        match param(&params, "as") {
+            None => return Output::Object,
+            Some("Table") => {
+                let include_object = match include_object {
+                    Some("None") => IncludeObject::None,
+                    Some("Object") => IncludeObject::Object,
+                    _ => IncludeObject::Metadata,
+                };
+                return Output::Table { include_object };
+            }
+            Some("PartialObjectMetadata" | "PartialObjectMetadataList") => {
+                let version = match param(&params, "v") {
+                    Some("v1beta1") => "v1beta1",
+                    _ => "v1",
+                };
+                return Output::Metadata { version };
+            }
+            Some(_) => {}
+        }
     }
-    let include_object = match include_object {
-        Some("None") => IncludeObject::None,
-        Some("Object") => IncludeObject::Object,
-        _ => IncludeObject::Metadata,
-    };
-    Output::Table { include_object }
+    Output::Object
+}
+
+/// An object's metadata as a `PartialObjectMetadata` of `meta.k8s.io/<version>`.
+pub fn partial_object_metadata(obj: &serde_json::Value, version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": format!("meta.k8s.io/{version}"),
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
 }
 
 /// The aggregated discovery version the client accepts (`v2` or `v2beta1`), if any.

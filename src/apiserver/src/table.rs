@@ -28,11 +28,7 @@ pub fn table(
             match include {
                 IncludeObject::None => {}
                 IncludeObject::Metadata => {
-                    row["object"] = json!({
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": "meta.k8s.io/v1",
-                        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
-                    });
+                    row["object"] = crate::negotiation::partial_object_metadata(obj, "v1");
                 }
                 IncludeObject::Object => row["object"] = obj.clone(),
             }

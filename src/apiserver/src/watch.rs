@@ -223,18 +223,43 @@ impl Encoder {
                 self.columns_sent = true;
                 t
             }
+            Output::Metadata { version } => {
+                crate::negotiation::partial_object_metadata(&obj, version)
+            }
             Output::Object => obj,
         };
         self.line(event_type, object)
     }
 
     fn bookmark(&mut self, revision: Revision, initial_events_end: bool) -> Bytes {
+        let (kind, list_kind, api_version) = match self.output {
+            Output::Metadata { version } => (
+                "PartialObjectMetadata".into(),
+                "PartialObjectMetadataList".into(),
+                format!("meta.k8s.io/{version}"),
+            ),
+            _ => (
+                self.info.kind.to_string(),
+                self.info.list_kind.to_string(),
+                self.info.api_version(),
+            ),
+        };
         let mut metadata =
             json!({"resourceVersion": revision.to_string(), "creationTimestamp": null});
         if initial_events_end {
-            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            // v1.33 servers also describe the list the events make up: an empty list of
+            // the kind, so clients can build it (base64 of its JSON).
+            let blueprint = json!({"kind": list_kind, "apiVersion": api_version, "metadata": {}, "items": null});
+            let blueprint = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                serde_json::to_vec(&blueprint).expect("JSON values serialize"),
+            );
+            metadata["annotations"] = json!({
+                "k8s.io/initial-events-end": "true",
+                "kubernetes.io/initial-events-list-blueprint": blueprint,
+            });
         }
-        let object = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(), "metadata": metadata});
+        let object = json!({"kind": kind, "apiVersion": api_version, "metadata": metadata});
         self.line("BOOKMARK", object)
     }
 }

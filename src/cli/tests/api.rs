@@ -67,7 +67,111 @@ on_both_stores!(
     generate_name_makes_unique_names,
     apply_needs_a_field_manager_and_force_is_for_apply_only,
     the_scale_subresource_is_applied_as_the_parents_replicas,
+    metadata_only_reads_get_partial_object_metadata,
+    eviction_respects_the_disruption_budget,
 );
+
+async fn eviction_respects_the_disruption_budget(backend: Backend) {
+    use k8s_openapi::api::core::v1::Pod;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use kube::api::EvictParams;
+    let Some((den, _)) = start(backend, &[]).await else {
+        return;
+    };
+    let client = den.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client, "default");
+    for name in ["pending", "running"] {
+        let pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "db"}},
+            "spec": {"containers": [{"name": "c", "image": "db"}]}
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    pods.patch_status(
+        "running",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running"}})),
+    )
+    .await
+    .unwrap();
+    let budget = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}}
+    }))
+    .unwrap();
+    budgets
+        .create(&PostParams::default(), &budget)
+        .await
+        .unwrap();
+    let set_allowed = async |allowed: i64| {
+        let status = json!({"status": {"observedGeneration": 1, "disruptionsAllowed": allowed,
+            "currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1}});
+        budgets
+            .patch_status("db", &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .unwrap();
+    };
+    set_allowed(0).await;
+    // A pending pod is evicted whatever its budget says.
+    pods.evict("pending", &EvictParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_error(pods.get("pending").await.unwrap_err()).code, 404);
+    // A running pod needs a disruption its budget allows.
+    let status = api_error(
+        pods.evict("running", &EvictParams::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 429);
+    assert_eq!(
+        status.message,
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    assert!(pods.get("running").await.is_ok());
+    set_allowed(1).await;
+    pods.evict("running", &EvictParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_error(pods.get("running").await.unwrap_err()).code, 404);
+    let budget = budgets.get_status("db").await.unwrap();
+    let status = budget.status.unwrap();
+    assert_eq!(status.disruptions_allowed, 0);
+    assert!(status.disrupted_pods.unwrap().contains_key("running"));
+}
+
+async fn metadata_only_reads_get_partial_object_metadata(backend: Backend) {
+    let Some((_den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    api.create(&PostParams::default(), &configmap("meta", &[("a", "b")]))
+        .await
+        .unwrap();
+    let got = api.get_metadata("meta").await.unwrap();
+    assert_eq!(got.types.as_ref().unwrap().kind, "PartialObjectMetadata");
+    assert_eq!(got.metadata.labels.unwrap()["a"], "b");
+    let list = api
+        .list_metadata(&ListParams::default().labels("a=b"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.types.kind, "PartialObjectMetadataList");
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
+    let mut events = api
+        .watch_metadata(&WatchParams::default().labels("a=b"), "0")
+        .await
+        .unwrap()
+        .boxed();
+    match events.try_next().await.unwrap() {
+        Some(WatchEvent::Added(obj)) => {
+            assert_eq!(obj.types.unwrap().kind, "PartialObjectMetadata");
+            assert_eq!(obj.metadata.name.as_deref(), Some("meta"));
+        }
+        other => panic!("expected the object's metadata, got {other:?}"),
+    }
+}
 
 async fn the_scale_subresource_is_applied_as_the_parents_replicas(backend: Backend) {
     use k8s_openapi::api::apps::v1::Deployment;

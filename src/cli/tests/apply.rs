@@ -155,6 +155,20 @@ fn server_side_apply_removes_fields_no_longer_applied(den: &Den, k: &Path) {
     ));
     assert_eq!(dry, "7");
     assert_eq!(jsonpath(den, k, "deploy/web", "{.spec.replicas}"), "2");
+    // diff --server-side shows what the apply would change.
+    let seven = write_file(
+        den,
+        "seven.yaml",
+        &changed.replace("replicas: 2", "replicas: 7"),
+    );
+    let out = den.kubectl(k, &["diff", "--server-side", "-f", &seven]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let diff = common::stdout(&out);
+    assert!(
+        diff.contains("-  replicas: 2") && diff.contains("+  replicas: 7"),
+        "{diff}"
+    );
+    assert_eq!(jsonpath(den, k, "deploy/web", "{.spec.replicas}"), "2");
 }
 
 fn conflicting_managers_are_resolved_by_force_conflicts(den: &Den, k: &Path) {

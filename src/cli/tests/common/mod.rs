@@ -135,9 +135,11 @@ impl Den {
 
     pub async fn client(&self) -> kube::Client {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("config");
+        // Tests see the server's answers as they are: no retries of 429 or 503.
+        config.default_retry = false;
         kube::Client::try_from(config).expect("client")
     }
 }
