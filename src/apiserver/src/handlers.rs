@@ -635,7 +635,7 @@ async fn create(
 ) -> Result<Response<Body>, ApiError> {
     req.check_write_options("CreateOptions", false)?;
     let mut obj = read_object(req, body).await?;
-    let schema = ResourceSchema::new(&server.openapi, &req.info);
+    let schema = ResourceSchema::new(&req.info);
     schema
         .field_manager(&req.info, "")
         .update(None, &mut obj, &req.manager());
@@ -685,7 +685,7 @@ async fn update(
     }
     let info = &req.info;
     let name = req.name();
-    let schema = ResourceSchema::new(&server.openapi, info);
+    let schema = ResourceSchema::new(info);
     let field_manager = schema.field_manager(info, req.managed_subresource(part));
     let manager = req.manager();
     let (result, created) = server
@@ -809,7 +809,7 @@ async fn patch(
     let name = req.name();
     let headers = &req.headers;
     let duplicates = body_duplicates(headers, &patch);
-    let schema = ResourceSchema::new(&server.openapi, info);
+    let schema = ResourceSchema::new(info);
     let field_manager = schema.field_manager(info, req.managed_subresource(part));
     let manager = req.manager();
     let (result, _) = server
@@ -873,7 +873,7 @@ async fn apply_patch_request(
         }
     };
     let manager = req.query.get("fieldManager").cloned().unwrap_or_default();
-    let schema = ResourceSchema::new(&server.openapi, info);
+    let schema = ResourceSchema::new(info);
     let field_manager = schema.field_manager(info, req.managed_subresource(part));
     let dry_run = req.dry_run()?;
     let validation = FieldValidation::parse(req.query.get("fieldValidation").map(String::as_str))?;

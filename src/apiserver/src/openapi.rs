@@ -437,15 +437,55 @@ fn builtins(table: &ResourceTable) -> impl Iterator<Item = (&ResourceInfo, &Buil
         .filter_map(|r| r.builtin().map(|b| (r.as_ref(), b)))
 }
 
+/// The generator of our definitions: draft 7 schemas under `#/definitions/`, untransformed.
+fn schema_generator() -> schemars::SchemaGenerator {
+    SchemaSettings::draft07()
+        .with(|s| {
+            s.definitions_path = "/definitions".into();
+            s.meta_schema = None;
+            s.transforms.clear();
+        })
+        .into_generator()
+}
+
+/// The definitions the schema of one built-in kind reaches, keyed by name (the kind's own
+/// among them), with the list and map facts merged in: what field management needs, built on
+/// first use per kind instead of the whole documents.
+pub fn kind_definitions(builtin: &Builtin) -> Arc<Map<String, Value>> {
+    static CACHE: Mutex<BTreeMap<String, Arc<Map<String, Value>>>> = Mutex::new(BTreeMap::new());
+    let name = (builtin.schema_name)().into_owned();
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(defs) = cache.get(&name) {
+        return defs.clone();
+    }
+    let mut generator = schema_generator();
+    let root = (builtin.schema)(&mut generator).to_value();
+    generator.subschema_for::<meta::ObjectMeta>();
+    let mut defs: BTreeMap<String, Value> = generator.take_definitions(false).into_iter().collect();
+    defs.insert(name.clone(), root);
+    merge_facts(&mut defs);
+    let defs = Arc::new(defs.into_iter().collect::<Map<String, Value>>());
+    cache.insert(name, defs.clone());
+    defs
+}
+
+/// The definitions of `ObjectMeta` (the metadata of custom resources), as [`kind_definitions`].
+pub fn object_meta_definitions() -> Arc<Map<String, Value>> {
+    static DEFS: OnceLock<Arc<Map<String, Value>>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        let mut generator = schema_generator();
+        generator.subschema_for::<meta::ObjectMeta>();
+        let mut defs: BTreeMap<String, Value> =
+            generator.take_definitions(false).into_iter().collect();
+        merge_facts(&mut defs);
+        Arc::new(defs.into_iter().collect())
+    })
+    .clone()
+}
+
 impl Model {
     fn new(table: &ResourceTable) -> Self {
-        let mut generator = SchemaSettings::draft07()
-            .with(|s| {
-                s.definitions_path = "/definitions".into();
-                s.meta_schema = None;
-                s.transforms.clear();
-            })
-            .into_generator();
+        let mut generator = schema_generator();
 
         let mut roots: Vec<(String, Value)> = Vec::new();
         for (r, builtin) in builtins(table) {

@@ -139,7 +139,7 @@ pub async fn handle(
     let headers = &req.headers;
     let dry_run = req.query.get("dryRun").is_some_and(|d| d == "All");
     // The change is recorded on the parent object, as a manager of the `scale` subresource.
-    let schema = ResourceSchema::new(&server.openapi, info);
+    let schema = ResourceSchema::new(info);
     let field_manager = schema.field_manager(info, "scale");
     let manager = req.manager();
     if is_patch && crate::handlers::is_apply_patch(headers) {

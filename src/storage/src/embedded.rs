@@ -63,6 +63,9 @@ impl std::fmt::Debug for EmbeddedBackend {
     }
 }
 
+/// The database's page cache.
+const PAGE_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedBackend {
     /// Opens (creating when missing) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -72,7 +75,12 @@ impl EmbeddedBackend {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| unavailable(&e))?;
         }
-        let db = Database::create(path).map_err(|e| unavailable(&e))?;
+        // redb caches up to 1 GiB of pages by default; the watch cache above already holds
+        // every object once, so the pages only need to serve writes and cold reads.
+        let db = Database::builder()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| unavailable(&e))?;
         // Create the tables up front so readers can always open them.
         let init = || -> Result<(), redb::Error> {
             let txn = db.begin_write()?;

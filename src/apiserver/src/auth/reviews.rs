@@ -44,7 +44,7 @@ pub async fn serve(
     if req.request.verb != "create" {
         return Err(method_not_allowed());
     }
-    let review = read_review(server, req, body).await?;
+    let review = read_review(req, body).await?;
     let info = &req.info;
     let answered = match (info.group.as_ref(), info.kind.as_ref()) {
         ("authentication.k8s.io", "TokenReview") => token_review(server, review).await?,
@@ -58,11 +58,7 @@ pub async fn serve(
 
 /// Reads a create body like any other (kind, version, fields, namespace against the URL's)
 /// and records its field manager, as upstream's create handler does for every kind.
-pub(super) async fn read_review(
-    server: &ApiServer,
-    req: &ResourceRequest,
-    body: Body,
-) -> Result<Value, ApiError> {
+pub(super) async fn read_review(req: &ResourceRequest, body: Body) -> Result<Value, ApiError> {
     req.check_write_options("CreateOptions", false)?;
     req.dry_run()?;
     let mut obj = handlers::read_object(req, body).await?;
@@ -72,7 +68,7 @@ pub(super) async fn read_review(
     } else if !meta.contains_key("namespace") {
         meta.insert("namespace".into(), req.request.namespace.clone().into());
     }
-    let schema = ResourceSchema::new(&server.openapi, &req.info);
+    let schema = ResourceSchema::new(&req.info);
     schema
         .field_manager(&req.info, &req.request.subresource)
         .update(None, &mut obj, &req.manager());

@@ -56,7 +56,7 @@ pub async fn serve(
         warnings: Default::default(),
         user: req.user.clone(),
     };
-    let mut request = super::reviews::read_review(server, &body_req, body).await?;
+    let mut request = super::reviews::read_review(&body_req, body).await?;
     let answered = issue(server, req, &mut request).await?;
     let warnings = std::mem::take(&mut *body_req.warnings.lock().expect("warnings lock"));
     req.warnings.lock().expect("warnings lock").extend(warnings);

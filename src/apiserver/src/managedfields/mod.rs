@@ -711,7 +711,7 @@ pub struct ResourceSchema {
 const OBJECT_META: &str = "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 impl ResourceSchema {
-    pub fn new(openapi: &crate::openapi::OpenApi, info: &crate::resources::ResourceInfo) -> Self {
+    pub fn new(info: &crate::resources::ResourceInfo) -> Self {
         use crate::resources::Codec;
         let root = match &info.codec {
             Codec::Builtin(builtin) => {
@@ -731,8 +731,12 @@ impl ResourceSchema {
                 root
             }
         };
+        let defs = match &info.codec {
+            Codec::Builtin(builtin) => crate::openapi::kind_definitions(builtin),
+            Codec::Custom(_) => crate::openapi::object_meta_definitions(),
+        };
         ResourceSchema {
-            defs: crate::strategicpatch::definitions(openapi),
+            defs,
             root,
             api_version: info.api_version(),
         }
