@@ -157,5 +157,102 @@ pub async fn ensure_builtin_objects(server: &ApiServer) -> Result<()> {
         &["endpoints", "ports"],
     )
     .await?;
+    ensure_local_api_services(server).await
+}
+
+/// Upstream's aggregator registers every group-version the API server serves itself as a
+/// `Local` APIService, always available; custom resources' group-versions come and go with
+/// their CRDs and are left out here.
+async fn ensure_local_api_services(server: &ApiServer) -> Result<()> {
+    let resources = server.resources();
+    let info = resources
+        .get("apiregistration.k8s.io", "v1", "apiservices")
+        .cloned()
+        .expect("APIService is built in");
+    for (group, version) in resources.group_versions() {
+        let name = format!("{version}.{group}");
+        let (group_priority, version_priority) = api_service_priority(group, version);
+        let mut spec = json!({
+            "version": version,
+            "groupPriorityMinimum": group_priority,
+            "versionPriority": version_priority,
+        });
+        if !group.is_empty() {
+            spec["group"] = json!(group);
+        }
+        let api_service = json!({
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": name, "labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}},
+            "spec": spec,
+        });
+        reconcile(
+            server,
+            "apiregistration.k8s.io",
+            "v1",
+            "apiservices",
+            api_service,
+            &["spec"],
+        )
+        .await?;
+        let available = server.registry.get(&info, "", &name).await.is_ok_and(|s| {
+            s.pointer("/status/conditions/0/status")
+                .and_then(Value::as_str)
+                == Some("True")
+        });
+        if available {
+            continue;
+        }
+        server
+            .registry
+            .update(&info, "", &name, Part::Status, false, |current| {
+                let mut obj = current.cloned().unwrap_or_default();
+                obj["status"] = json!({"conditions": [{
+                    "type": "Available",
+                    "status": "True",
+                    "lastTransitionTime": crate::objects::now_rfc3339(),
+                    "reason": "Local",
+                    "message": "Local APIServices are always available",
+                }]});
+                Ok(obj)
+            })
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot set the status of APIService {name}: {}", e.message)
+            })?;
+    }
     Ok(())
+}
+
+/// Upstream's `groupPriorityMinimum` and `versionPriority` of its own group-versions.
+fn api_service_priority(group: &str, version: &str) -> (i64, i64) {
+    let group_priority = match group {
+        "" | "apiregistration.k8s.io" => 18000,
+        "apps" => 17800,
+        "events.k8s.io" => 17750,
+        "authentication.k8s.io" => 17700,
+        "authorization.k8s.io" => 17600,
+        "autoscaling" => 17500,
+        "batch" => 17400,
+        "certificates.k8s.io" => 17300,
+        "networking.k8s.io" => 17200,
+        "policy" => 17100,
+        "rbac.authorization.k8s.io" => 17000,
+        "storage.k8s.io" => 16800,
+        "apiextensions.k8s.io" | "admissionregistration.k8s.io" => 16700,
+        "scheduling.k8s.io" => 16600,
+        "coordination.k8s.io" => 16500,
+        "node.k8s.io" => 16300,
+        "discovery.k8s.io" => 16200,
+        "flowcontrol.apiserver.k8s.io" => 16100,
+        _ => 1000,
+    };
+    let version_priority = match (group, version) {
+        ("", _) => 1,
+        ("autoscaling", "v2") => 30,
+        ("flowcontrol.apiserver.k8s.io", "v1") => 21,
+        (_, "v1") => 15,
+        _ => 9,
+    };
+    (group_priority, version_priority)
 }

@@ -214,6 +214,59 @@ fn without_nulls(mut obj: Value) -> Value {
     obj
 }
 
+/// Go's zero `metav1.Time`, which it writes as `null`: a condition's `lastTransitionTime` is
+/// a plain struct upstream, so a condition without one is accepted (Service status conditions
+/// are not validated) and served with `null`. The typed structs require a time, so the zero
+/// time stands in while they decode.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Gives every condition (an item of a `conditions` list) without `lastTransitionTime` the
+/// zero time; whether there was any.
+fn mark_zero_condition_times(value: &mut Value) -> bool {
+    let mut marked = false;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "conditions"
+                    && let Value::Array(conditions) = child
+                {
+                    for condition in conditions.iter_mut().filter_map(Value::as_object_mut) {
+                        if !condition.contains_key("lastTransitionTime") {
+                            condition.insert("lastTransitionTime".into(), json!(ZERO_TIME));
+                            marked = true;
+                        }
+                    }
+                }
+                marked |= mark_zero_condition_times(child);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                marked |= mark_zero_condition_times(item);
+            }
+        }
+        _ => {}
+    }
+    marked
+}
+
+/// Writes the zero time of conditions as Go does: `null`.
+fn restore_zero_condition_times(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "lastTransitionTime" && child == ZERO_TIME {
+                    *child = Value::Null;
+                } else {
+                    restore_zero_condition_times(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(restore_zero_condition_times),
+        _ => {}
+    }
+}
+
 /// The fields a JSON body repeats (YAML and protobuf cannot repeat a field here).
 fn body_duplicates(headers: &HeaderMap, body: &[u8]) -> Vec<String> {
     if content_type(headers).ends_with("json") || content_type(headers).is_empty() {
@@ -264,8 +317,12 @@ fn canonicalize(
     let (decoded, unknown) = match &info.codec {
         Codec::Builtin(builtin) => {
             // Go decodes `null` as the field's zero value; the typed structs take it as absent.
-            let decoded = (builtin.canonicalize)(without_nulls(obj.clone()))
-                .map_err(|e| cannot_handle(&e))?;
+            let mut input = without_nulls(obj.clone());
+            let zero_times = mark_zero_condition_times(&mut input);
+            let mut decoded = (builtin.canonicalize)(input).map_err(|e| cannot_handle(&e))?;
+            if zero_times {
+                restore_zero_condition_times(&mut decoded);
+            }
             let unknown = fieldvalidation::unknown_fields(&obj, &decoded);
             (decoded, unknown)
         }

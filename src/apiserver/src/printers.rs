@@ -118,6 +118,7 @@ enum Kind {
     ValidatingWebhook,
     /// The generic apiserver convertor: NAME, CREATED AT.
     CreatedAt,
+    ApiService,
     /// Anything else: NAME, AGE.
     Unknown,
 }
@@ -135,6 +136,7 @@ fn kind_of(group: &str, plural: &str) -> Kind {
         ("", "services") => Kind::Service,
         ("networking.k8s.io" | "extensions", "ingresses") => Kind::Ingress,
         ("networking.k8s.io", "ingressclasses") => Kind::IngressClass,
+        ("apiregistration.k8s.io", "apiservices") => Kind::ApiService,
         ("apps", "statefulsets") => Kind::StatefulSet,
         ("", "endpoints") => Kind::Endpoints,
         ("", "nodes") => Kind::Node,
@@ -322,6 +324,16 @@ pub fn column_definitions(group: &str, plural: &str) -> Vec<ColumnDefinition> {
                 "Address is a list containing ingress points for the load-balancer",
             ),
             col("Ports", "string", "Ports of TLS configurations that open"),
+            AGE,
+        ],
+        Kind::ApiService => vec![
+            NAME,
+            col(
+                "Service",
+                "string",
+                "The reference to the service that hosts this API endpoint.",
+            ),
+            col("Available", "string", "Whether this service is available."),
             AGE,
         ],
         Kind::IngressClass => vec![
@@ -627,6 +639,7 @@ pub fn row_cells(group: &str, plural: &str, obj: &Value, now: DateTime<Utc>) -> 
         Kind::Service => p.service(),
         Kind::Ingress => p.ingress(),
         Kind::IngressClass => p.ingress_class(),
+        Kind::ApiService => p.api_service(),
         Kind::StatefulSet => p.stateful_set(),
         Kind::Endpoints => p.endpoints(),
         Kind::Node => p.node(),
@@ -1536,6 +1549,27 @@ impl<'a> Printer<'a> {
             text(parameters),
             self.age_cell(),
         ]
+    }
+
+    /// The backing service (`Local` for the API server's own groups) and the `Available`
+    /// condition, with its reason when not true.
+    fn api_service(&self) -> Vec<Value> {
+        let service = match at(self.obj, &["spec", "service"]) {
+            Some(svc) if !svc.is_null() => {
+                format!("{}/{}", str_of(svc, &["namespace"]), str_of(svc, &["name"]))
+            }
+            _ => "Local".to_string(),
+        };
+        let available = self
+            .arr_at(&["status", "conditions"])
+            .iter()
+            .find(|c| str_of(c, &["type"]) == "Available")
+            .map(|c| match (str_of(c, &["status"]), str_of(c, &["reason"])) {
+                ("True", _) | (_, "") => str_of(c, &["status"]).to_string(),
+                (status, reason) => format!("{status} ({reason})"),
+            })
+            .unwrap_or_else(|| "Unknown".to_string());
+        vec![self.name(), text(service), text(available), self.age_cell()]
     }
 
     fn stateful_set(&self) -> Vec<Value> {

@@ -298,6 +298,10 @@ fn facts(group: &str, plural: &str) -> Facts {
             short_names: &["pdb"],
             ..status
         },
+        ("apiregistration.k8s.io", "apiservices") => Facts {
+            categories: &["api-extensions"],
+            ..status
+        },
         ("scheduling.k8s.io", "priorityclasses") => Facts {
             short_names: &["pc"],
             ..f
@@ -463,6 +467,7 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
         builtin::<core::v1::Secret>(),
         builtin::<core::v1::ServiceAccount>(),
         builtin::<core::v1::Service>(),
+        builtin::<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService>(),
         builtin::<apps::v1::ControllerRevision>(),
         builtin::<apps::v1::DaemonSet>(),
         builtin::<apps::v1::Deployment>(),

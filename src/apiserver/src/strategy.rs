@@ -250,7 +250,9 @@ fn name_rule(info: &ResourceInfo) -> validation::NameValidation {
         ("", "namespaces") => validation::name_is_dns_label,
         ("", "services") => validation::name_is_dns1035_label,
         ("apps", "statefulsets") => validation::name_is_dns_label,
-        ("rbac.authorization.k8s.io", _) => validation::name_is_path_segment,
+        ("rbac.authorization.k8s.io", _) | ("apiregistration.k8s.io", "apiservices") => {
+            validation::name_is_path_segment
+        }
         ("networking.k8s.io", "ipaddresses") => name_is_ip_address,
         _ => validation::name_is_dns_subdomain,
     }
