@@ -598,13 +598,11 @@ async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body
         .registry
         .list(&req.info, req.namespace(), &opts)
         .await?;
-    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
-    if let Some(token) = &page.continue_token {
-        metadata["continue"] = json!(token);
-    }
-    if let Some(remaining) = page.remaining {
-        metadata["remainingItemCount"] = json!(remaining);
-    }
+    let metadata = list_metadata(
+        page.revision,
+        page.continue_token.as_deref(),
+        page.remaining,
+    );
     let body = match &req.output {
         Output::Table { include_object } => {
             table::table(&req.info, &page.items, *include_object, true, &metadata)
@@ -629,6 +627,22 @@ async fn list(server: &ApiServer, req: &ResourceRequest) -> Result<Response<Body
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// A list's `ListMeta`: its revision, and the continue token and remaining count of a page.
+fn list_metadata(
+    revision: den_storage::Revision,
+    continue_token: Option<&str>,
+    remaining: Option<i64>,
+) -> Value {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(token) = continue_token {
+        metadata["continue"] = json!(token);
+    }
+    if let Some(remaining) = remaining {
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    metadata
+}
+
 /// A plain JSON list of a built-in kind: the stored bytes, each with its `resourceVersion`
 /// spliced in, so a large list costs no decode and re-encode of every object.
 async fn list_stored(
@@ -640,13 +654,11 @@ async fn list_stored(
         .registry
         .list_stored(&req.info, req.namespace(), opts)
         .await?;
-    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
-    if let Some(token) = &page.continue_token {
-        metadata["continue"] = json!(token);
-    }
-    if let Some(remaining) = page.remaining {
-        metadata["remainingItemCount"] = json!(remaining);
-    }
+    let metadata = list_metadata(
+        page.revision,
+        page.continue_token.as_deref(),
+        page.remaining,
+    );
     let head = json!({"kind": req.info.list_kind, "apiVersion": req.info.api_version(), "metadata": metadata});
     let head = serde_json::to_vec(&head).expect("JSON values serialize");
     let size: usize = page.items.iter().map(|kv| kv.value.len() + 40).sum();

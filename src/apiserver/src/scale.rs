@@ -229,17 +229,7 @@ pub async fn handle(
 fn applied_replicas(body: &[u8]) -> Result<Option<i64>, ApiError> {
     let config: Value = serde_norway::from_slice(body)
         .map_err(|e| ApiError::bad_request(&format!("error decoding YAML: {e}")))?;
-    let version = config
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
-    if (version, kind) != ("autoscaling/v1", "Scale") {
-        let (group, version) = version.rsplit_once('/').unwrap_or(("", version));
-        return Err(ApiError::bad_request(&format!(
-            "invalid object type: {group}/{version}, Kind={kind}"
-        )));
-    }
+    crate::managedfields::check_applied_type(&config, "autoscaling/v1", "Scale")?;
     match config.pointer("/spec/replicas") {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().map(Some).ok_or_else(|| {

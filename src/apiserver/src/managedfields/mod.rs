@@ -357,16 +357,18 @@ impl<'a> FieldManager<'a> {
             .union(&c.added)
             .recursive_difference(&self.ignored);
         let removed = c.removed.recursive_difference(&self.ignored);
-        let mut conflicts = Vec::new();
-        for (key, entry) in managed.iter() {
-            if Some(key) == skip {
-                continue;
+        if check_conflicts {
+            let mut conflicts = Vec::new();
+            for (key, entry) in managed.iter() {
+                if Some(key) == skip {
+                    continue;
+                }
+                let taken = entry.set.intersection(&changed);
+                conflicts.extend(taken.paths().into_iter().map(|p| (key.clone(), p)));
             }
-            let taken = entry.set.intersection(&changed);
-            conflicts.extend(taken.paths().into_iter().map(|p| (key.clone(), p)));
-        }
-        if check_conflicts && !conflicts.is_empty() {
-            return Err(ConflictOr::Conflicts(Conflicts(conflicts)));
+            if !conflicts.is_empty() {
+                return Err(ConflictOr::Conflicts(Conflicts(conflicts)));
+            }
         }
         for (key, entry) in managed.iter_mut() {
             if Some(key) == skip {
@@ -387,19 +389,7 @@ impl<'a> FieldManager<'a> {
         manager: &str,
         force: bool,
     ) -> Result<Value, ApiError> {
-        let config_version = config
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let config_kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
-        if config_version != self.api_version || config_kind != self.kind {
-            let (group, version) = config_version
-                .rsplit_once('/')
-                .unwrap_or(("", config_version));
-            return Err(ApiError::bad_request(&format!(
-                "invalid object type: {group}/{version}, Kind={config_kind}"
-            )));
-        }
+        check_applied_type(config, self.api_version, self.kind)?;
         if config
             .pointer("/metadata/managedFields")
             .is_some_and(|m| !m.is_null())
@@ -524,13 +514,9 @@ impl<'a> FieldManager<'a> {
 
     /// Upstream's error for a configuration that does not fit the schema (a plain error: 500).
     fn typed_patch_error(&self, config: &Value, e: String) -> ConflictOr {
-        let (group, version) = self
-            .api_version
-            .rsplit_once('/')
-            .unwrap_or(("", self.api_version));
         ConflictOr::Other(format!(
-            "failed to create typed patch object ({group}/{version}, Kind={}; {}/{}): {e}",
-            self.kind,
+            "failed to create typed patch object ({}; {}/{}): {e}",
+            gvk_string(self.api_version, self.kind),
             objects::namespace(config),
             objects::name(config),
         ))
@@ -576,6 +562,25 @@ impl ConflictOr {
             ConflictOr::Other(e) => ApiError::new(500, "", &e),
         }
     }
+}
+
+/// A group-version-kind as Go prints it: `apps/v1, Kind=Deployment`, `/v1, Kind=Pod`.
+fn gvk_string(api_version: &str, kind: &str) -> String {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    format!("{group}/{version}, Kind={kind}")
+}
+
+/// Upstream's check that an applied configuration is of the endpoint's kind and version:
+/// 400 `invalid object type: <its group-version-kind>`.
+pub fn check_applied_type(config: &Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
+    let text = |field: &str| config.get(field).and_then(Value::as_str).unwrap_or("");
+    if (text("apiVersion"), text("kind")) == (api_version, kind) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(&format!(
+        "invalid object type: {}",
+        gvk_string(text("apiVersion"), text("kind"))
+    )))
 }
 
 /// How upstream names a manager in conflict messages.
