@@ -65,32 +65,9 @@ OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/den-clients.XXXXXX")}"
 mkdir -p "$OUT"
 echo "clients: output in $OUT" >&2
 
-den_pid=""
-cleanup() {
-  if [ -n "$den_pid" ]; then
-    kill "$den_pid" 2>/dev/null || true
-    wait "$den_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-
-if [ -z "${KUBECONFIG:-}" ]; then
-  if [ -z "${DEN_BIN:-}" ]; then
-    (cd "$repo" && cargo build -q -p den)
-    DEN_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/den"
-  fi
-  mkdir -p "$OUT/den"
-  "$DEN_BIN" server --data-dir "$OUT/den" --secure-port 0 >"$OUT/den.log" 2>&1 &
-  den_pid=$!
-  for _ in $(seq 600); do
-    grep -q 'Den is ready' "$OUT/den.log" && break
-    kill -0 "$den_pid" 2>/dev/null || { cat "$OUT/den.log" >&2; echo "clients: den exited" >&2; exit 1; }
-    sleep 0.1
-  done
-  grep -q 'Den is ready' "$OUT/den.log" || { cat "$OUT/den.log" >&2; echo "clients: den did not become ready" >&2; exit 1; }
-  export KUBECONFIG="$OUT/den/admin.kubeconfig"
-  echo "clients: $(grep -m1 'Den is ready' "$OUT/den.log")" >&2
-fi
+# shellcheck source=conformance/den.sh
+. "$here/den.sh"
+start_den clients
 
 passed=0
 failed=0

@@ -39,32 +39,9 @@ OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/den-conformance.XXXXXX")}"
 mkdir -p "$OUT/logs" "$OUT/reports" "$OUT/junit"
 echo "conformance: e2e.test $version, output in $OUT" >&2
 
-den_pid=""
-cleanup() {
-  if [ -n "$den_pid" ]; then
-    kill "$den_pid" 2>/dev/null || true
-    wait "$den_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-
-if [ -z "${KUBECONFIG:-}" ]; then
-  if [ -z "${DEN_BIN:-}" ]; then
-    (cd "$repo" && cargo build -q -p den)
-    DEN_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/den"
-  fi
-  mkdir -p "$OUT/den"
-  "$DEN_BIN" server --data-dir "$OUT/den" --secure-port 0 >"$OUT/den.log" 2>&1 &
-  den_pid=$!
-  for _ in $(seq 600); do
-    grep -q 'Den is ready' "$OUT/den.log" && break
-    kill -0 "$den_pid" 2>/dev/null || { cat "$OUT/den.log" >&2; echo "conformance: den exited" >&2; exit 1; }
-    sleep 0.1
-  done
-  grep -q 'Den is ready' "$OUT/den.log" || { cat "$OUT/den.log" >&2; echo "conformance: den did not become ready" >&2; exit 1; }
-  export KUBECONFIG="$OUT/den/admin.kubeconfig"
-  echo "conformance: $(grep -m1 'Den is ready' "$OUT/den.log")" >&2
-fi
+# shellcheck source=conformance/den.sh
+. "$here/den.sh"
+start_den conformance
 
 # Every upstream conformance test, from the list compiled into e2e.test.
 "$e2e" --list-conformance-tests >"$OUT/conformance.yaml"
