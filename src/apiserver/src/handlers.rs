@@ -713,7 +713,7 @@ async fn create(
     }
     let created = server
         .registry
-        .create(&req.info, req.namespace(), obj, req.dry_run()?)
+        .create_admitted(&req.info, req.namespace(), obj, req.dry_run()?, &req.user)
         .await?;
     Ok(respond_object(req, StatusCode::CREATED, created))
 }
@@ -759,12 +759,13 @@ async fn update(
     let manager = req.manager();
     let (result, created) = server
         .registry
-        .update(
+        .update_admitted(
             info,
             req.namespace(),
             name,
-            part,
+            (part, req.managed_subresource(part)),
             req.dry_run()?,
+            &req.user,
             |current| {
                 if let Some(old) = current {
                     check_resource_version(info, name, &obj, old)?;
@@ -883,12 +884,13 @@ async fn patch(
     let manager = req.manager();
     let (result, _) = server
         .registry
-        .update(
+        .update_admitted(
             info,
             req.namespace(),
             name,
-            part,
+            (part, req.managed_subresource(part)),
             req.dry_run()?,
+            &req.user,
             |current| {
                 let Some(old) = current else {
                     return Err(ApiError::not_found(&info.group, &info.plural, name));
@@ -995,7 +997,7 @@ async fn apply_patch_request(
             }
             match server
                 .registry
-                .create(info, req.namespace(), obj, dry_run)
+                .create_admitted(info, req.namespace(), obj, dry_run, &req.user)
                 .await
             {
                 Ok(created) => return Ok(respond_object(req, StatusCode::CREATED, created)),
@@ -1006,12 +1008,20 @@ async fn apply_patch_request(
         }
         let updated = server
             .registry
-            .update(info, req.namespace(), name, part, dry_run, |current| {
-                let Some(old) = current else {
-                    return Err(ApiError::not_found(&info.group, &info.plural, name));
-                };
-                applied(Some(old))
-            })
+            .update_admitted(
+                info,
+                req.namespace(),
+                name,
+                (part, req.managed_subresource(part)),
+                dry_run,
+                &req.user,
+                |current| {
+                    let Some(old) = current else {
+                        return Err(ApiError::not_found(&info.group, &info.plural, name));
+                    };
+                    applied(Some(old))
+                },
+            )
             .await;
         match updated {
             Ok((result, _)) => return Ok(respond_object(req, StatusCode::OK, result)),
@@ -1086,7 +1096,7 @@ async fn delete(
     let opts = delete_options(req, &bytes)?;
     let deleted = server
         .registry
-        .delete(&req.info, req.namespace(), req.name(), &opts)
+        .delete_admitted(&req.info, req.namespace(), req.name(), &opts, &req.user)
         .await?;
     if !deleted.immediately || returns_deleted_object(&req.info) {
         let code = if deleted.immediately {
@@ -1136,7 +1146,11 @@ async fn delete_collection(
             objects::namespace(&obj).to_string(),
             objects::name(&obj).to_string(),
         );
-        match server.registry.delete(&req.info, &ns, &name, &opts).await {
+        match server
+            .registry
+            .delete_admitted(&req.info, &ns, &name, &opts, &req.user)
+            .await
+        {
             Ok(deleted) => items.push(deleted.object),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

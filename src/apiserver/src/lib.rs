@@ -1,5 +1,6 @@
 //! Den's Kubernetes API server.
 
+pub mod admission;
 pub mod auth;
 pub mod bootstrap;
 pub mod certs;

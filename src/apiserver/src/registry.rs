@@ -13,6 +13,8 @@ use den_storage::{Backend, KeyValue, Revision, StorageError, guaranteed_update};
 use rand::Rng;
 use serde_json::{Value, json};
 
+use crate::admission::{Admission, Attributes, Operation, Validator};
+use crate::auth::UserInfo;
 use crate::objects::{self, meta_mut};
 use crate::resources::ResourceInfo;
 use crate::{defaults, strategy};
@@ -31,6 +33,7 @@ pub enum Part {
 
 pub struct Registry {
     pub storage: Arc<dyn Backend>,
+    pub admission: Admission,
 }
 
 /// Maps a storage error to the API error upstream answers, for `name` of `info`.
@@ -192,15 +195,41 @@ impl Registry {
         }
     }
 
-    /// Upstream's `BeforeCreate` and the store write. `namespace` is from the URL.
+    /// Upstream's `BeforeCreate` and the store write, without admission (the server's own
+    /// writes). `namespace` is from the URL.
     pub async fn create(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        self.create_inner(info, namespace, obj, dry_run, None).await
+    }
+
+    /// A client's create: admitted by `user`'s request.
+    pub async fn create_admitted(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        obj: Value,
+        dry_run: bool,
+        user: &UserInfo,
+    ) -> Result<Value, ApiError> {
+        self.create_inner(info, namespace, obj, dry_run, Some(user))
+            .await
+    }
+
+    async fn create_inner(
         &self,
         info: &ResourceInfo,
         namespace: &str,
         mut obj: Value,
         dry_run: bool,
+        user: Option<&UserInfo>,
     ) -> Result<Value, ApiError> {
-        self.prepare_create(info, namespace, &mut obj).await?;
+        self.prepare_create(info, namespace, &mut obj, dry_run, user)
+            .await?;
         let name = objects::name(&obj).to_string();
         if dry_run {
             return Ok(obj);
@@ -220,6 +249,8 @@ impl Registry {
         info: &ResourceInfo,
         namespace: &str,
         obj: &mut Value,
+        dry_run: bool,
+        user: Option<&UserInfo>,
     ) -> Result<(), ApiError> {
         if info.namespaced {
             self.check_namespace_accepts_creates(info, namespace, objects::name(obj))
@@ -256,6 +287,19 @@ impl Registry {
         }
         strategy::check_decodable(info, obj)?;
         defaults::default_object(info, obj);
+        let name = objects::name(obj).to_string();
+        let attrs = user.map(|user| Attributes {
+            operation: Operation::Create,
+            info,
+            namespace,
+            name: &name,
+            subresource: "",
+            user,
+            dry_run,
+        });
+        if let Some(attrs) = &attrs {
+            self.admission.mutate(attrs, obj).await?;
+        }
         strategy::prepare_for_create(info, obj);
         let causes = strategy::validate(info, obj, None);
         if !causes.is_empty() {
@@ -265,6 +309,12 @@ impl Registry {
                 objects::name(obj),
                 causes,
             ));
+        }
+        if let Some(attrs) = &attrs {
+            self.admission
+                .validator(attrs)
+                .await?
+                .validate(Some(obj), None)?;
         }
         Ok(())
     }
@@ -295,7 +345,8 @@ impl Registry {
     }
 
     /// Replaces (or, with `allow_create`, creates) an object with what `compute` makes of the
-    /// current one. `compute` also checks the caller's preconditions.
+    /// current one, without admission (the server's own writes). `compute` also checks the
+    /// caller's preconditions.
     pub async fn update<F>(
         &self,
         info: &ResourceInfo,
@@ -303,6 +354,61 @@ impl Registry {
         name: &str,
         part: Part,
         dry_run: bool,
+        compute: F,
+    ) -> Result<(Value, bool), ApiError>
+    where
+        F: FnMut(Option<&Value>) -> Result<Value, ApiError>,
+    {
+        self.update_inner(info, namespace, name, part, dry_run, None, compute)
+            .await
+    }
+
+    /// A client's update of `subresource` (`""` for the object): admitted by `user`'s request.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_admitted<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        (part, subresource): (Part, &str),
+        dry_run: bool,
+        user: &UserInfo,
+        compute: F,
+    ) -> Result<(Value, bool), ApiError>
+    where
+        F: FnMut(Option<&Value>) -> Result<Value, ApiError>,
+    {
+        let attrs = Attributes {
+            operation: Operation::Update,
+            info,
+            namespace,
+            name,
+            subresource,
+            user,
+            dry_run,
+        };
+        let validator = self.admission.validator(&attrs).await?;
+        self.update_inner(
+            info,
+            namespace,
+            name,
+            part,
+            dry_run,
+            Some(&validator),
+            compute,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update_inner<F>(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        part: Part,
+        dry_run: bool,
+        validator: Option<&Validator>,
         mut compute: F,
     ) -> Result<(Value, bool), ApiError>
     where
@@ -324,6 +430,9 @@ impl Registry {
             let old = info.decode(current);
             let mut new = compute(Some(&old))?;
             self.prepare_update(info, part, &mut new, &old)?;
+            if let Some(validator) = validator {
+                validator.validate(Some(&new), Some(&old))?;
+            }
             Ok(new)
         };
         if dry_run {
@@ -356,6 +465,9 @@ impl Registry {
                     let causes = strategy::validate(info, &new, None);
                     if !causes.is_empty() {
                         return Err(ApiError::invalid(&info.group, &info.kind, name, causes).into());
+                    }
+                    if let Some(validator) = validator {
+                        validator.validate(Some(&new), None)?;
                     }
                 }
                 Ok(encode_checked(info, &new)?)
@@ -469,13 +581,49 @@ impl Registry {
         Ok(())
     }
 
-    /// Deletes one object, honouring preconditions, finalizers and graceful deletion.
+    /// Deletes one object, honouring preconditions, finalizers and graceful deletion, without
+    /// admission (the server's own deletes).
     pub async fn delete(
         &self,
         info: &ResourceInfo,
         namespace: &str,
         name: &str,
         options: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        self.delete_inner(info, namespace, name, options, None)
+            .await
+    }
+
+    /// A client's delete: admitted by `user`'s request.
+    pub async fn delete_admitted(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+        user: &UserInfo,
+    ) -> Result<Deleted, ApiError> {
+        let attrs = Attributes {
+            operation: Operation::Delete,
+            info,
+            namespace,
+            name,
+            subresource: "",
+            user,
+            dry_run: options.dry_run,
+        };
+        let validator = self.admission.validator(&attrs).await?;
+        self.delete_inner(info, namespace, name, options, Some(&validator))
+            .await
+    }
+
+    async fn delete_inner(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        options: &DeleteOptions,
+        validator: Option<&Validator>,
     ) -> Result<Deleted, ApiError> {
         let key = key(info, namespace, name);
         loop {
@@ -489,6 +637,9 @@ impl Registry {
             };
             let mut obj = info.decode(&kv);
             check_delete_preconditions(info, name, &obj, options)?;
+            if let Some(validator) = validator {
+                validator.validate(None, Some(&obj))?;
+            }
             if !objects::is_deleting(&obj) {
                 let mut finalizers = objects::finalizers(&obj);
                 for finalizer in strategy::finalizers_on_delete(info) {

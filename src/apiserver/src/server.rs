@@ -235,6 +235,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let server = Arc::new(ApiServer {
         registry: Registry {
             storage: storage.clone(),
+            admission: crate::admission::Admission::new(storage.clone()),
         },
         cacher,
         encoded_events: Default::default(),
