@@ -1,5 +1,6 @@
 //! Content negotiation: which representation the client's `Accept` header asks for.
 
+use den_apimachinery::status::ApiError;
 use http::{HeaderMap, header};
 
 /// How the object or list of a response is represented.
@@ -53,8 +54,15 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 /// The representation of the first `Accept` entry Den can serve: a Table or partial object
 /// metadata when it asks for one in JSON, the object otherwise. (Protobuf entries, which
-/// client-go lists first, are passed over.)
-pub fn output(headers: &HeaderMap, include_object: Option<&str>) -> Output {
+/// client-go lists first, are passed over.) A resource without `tables` (the create-only
+/// reviews, which upstream gives no table convertor) cannot be served as a Table: when that is
+/// all the client accepts, the answer is upstream's 406.
+pub fn output(
+    headers: &HeaderMap,
+    include_object: Option<&str>,
+    tables: bool,
+) -> Result<Output, ApiError> {
+    let mut refused_table = false;
     for (media, params) in accepted(headers) {
         if !matches!(
             media.as_str(),
@@ -66,27 +74,38 @@ pub fn output(headers: &HeaderMap, include_object: Option<&str>) -> Output {
             continue;
         }
         match param(&params, "as") {
-            None => return Output::Object,
+            None => return Ok(Output::Object),
+            Some("Table") if !tables => refused_table = true,
             Some("Table") => {
                 let include_object = match include_object {
                     Some("None") => IncludeObject::None,
                     Some("Object") => IncludeObject::Object,
                     _ => IncludeObject::Metadata,
                 };
-                return Output::Table { include_object };
+                return Ok(Output::Table { include_object });
             }
             Some("PartialObjectMetadata" | "PartialObjectMetadataList") => {
                 let version = match param(&params, "v") {
                     Some("v1beta1") => "v1beta1",
                     _ => "v1",
                 };
-                return Output::Metadata { version };
+                return Ok(Output::Metadata { version });
             }
             Some(_) => {}
         }
     }
-    Output::Object
+    if refused_table {
+        return Err(ApiError::not_acceptable(RESPONSE_MEDIA_TYPES));
+    }
+    Ok(Output::Object)
 }
+
+/// The media types upstream's serializers offer, as its 406 lists them.
+const RESPONSE_MEDIA_TYPES: &[&str] = &[
+    "application/json",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+];
 
 /// An object's metadata as a `PartialObjectMetadata` of `meta.k8s.io/<version>`.
 pub fn partial_object_metadata(obj: &serde_json::Value, version: &str) -> serde_json::Value {
@@ -153,12 +172,28 @@ mod tests {
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json",
         );
         assert_eq!(
-            output(&h, None),
+            output(&h, None, true).unwrap(),
             Output::Table {
                 include_object: IncludeObject::Metadata
             }
         );
-        assert_eq!(output(&headers("application/json"), None), Output::Object);
+        assert_eq!(
+            output(&headers("application/json"), None, true).unwrap(),
+            Output::Object
+        );
+        // Without tables kubectl's header still falls back to its plain JSON entry.
+        assert_eq!(output(&h, None, false).unwrap(), Output::Object);
+    }
+
+    #[test]
+    fn a_table_of_a_resource_without_tables_is_not_acceptable() {
+        let h = headers("application/json;as=Table;v=v1;g=meta.k8s.io");
+        let err = output(&h, None, false).unwrap_err();
+        assert_eq!((err.code, err.reason.as_str()), (406, "NotAcceptable"));
+        assert_eq!(
+            err.message,
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+        );
     }
 
     #[test]

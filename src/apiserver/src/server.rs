@@ -428,7 +428,11 @@ impl ApiServer {
             return Err(crate::errors::no_such_route());
         };
         let query = parse_query(query);
-        let output = negotiation::output(&headers, query.get("includeObject").map(String::as_str));
+        let output = negotiation::output(
+            &headers,
+            query.get("includeObject").map(String::as_str),
+            !info.create_only,
+        )?;
         let req = ResourceRequest {
             info,
             request,
