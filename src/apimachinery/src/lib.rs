@@ -4,6 +4,8 @@
 
 pub mod fields;
 pub mod labels;
+pub mod quantity;
+pub mod quota;
 pub mod request_info;
 pub mod schema;
 pub mod status;

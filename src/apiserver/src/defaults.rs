@@ -69,6 +69,18 @@ pub fn default_object(info: &ResourceInfo, obj: &mut Value) {
         ("scheduling.k8s.io", "priorityclasses") => {
             set_missing(obj, "preemptionPolicy", json!("PreemptLowerPriority"));
         }
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
+            let spec = spec(obj);
+            set_missing(spec, "failurePolicy", json!("Fail"));
+            if let Some(constraints) = present(spec, "matchConstraints") {
+                default_match_resources(constraints);
+            }
+        }
+        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
+            if let Some(resources) = present(spec(obj), "matchResources") {
+                default_match_resources(resources);
+            }
+        }
         ("storage.k8s.io", "storageclasses") => {
             set_missing(obj, "reclaimPolicy", json!("Delete"));
             set_missing(obj, "volumeBindingMode", json!("Immediate"));
@@ -127,6 +139,18 @@ fn items<'a>(obj: &'a mut Value, field: &str) -> impl Iterator<Item = &'a mut Va
 /// `obj.field` when it is an object (a Go pointer that is set).
 fn present<'a>(obj: &'a mut Value, field: &str) -> Option<&'a mut Value> {
     obj.get_mut(field).filter(|v| v.is_object())
+}
+
+/// Upstream's `SetDefaults_MatchResources` and `SetDefaults_Rule` (admissionregistration/v1).
+fn default_match_resources(resources: &mut Value) {
+    set_missing(resources, "matchPolicy", json!("Equivalent"));
+    set_missing(resources, "namespaceSelector", json!({}));
+    set_missing(resources, "objectSelector", json!({}));
+    for field in ["resourceRules", "excludeResourceRules"] {
+        for rule in items(resources, field) {
+            set_missing(rule, "scope", json!("*"));
+        }
+    }
 }
 
 fn default_port_protocols(obj: &mut Value, field: &str) {
@@ -197,6 +221,7 @@ fn default_template(obj: &mut Value, field: &str) {
 
 /// Upstream's `SetDefaults_PodSpec` and the defaults of everything a pod spec holds.
 fn default_pod_spec(spec: &mut Value) {
+    service_account_alias(spec);
     set_empty(spec, "dnsPolicy", json!("ClusterFirst"));
     set_empty(spec, "restartPolicy", json!("Always"));
     set_missing(spec, "securityContext", json!({}));
@@ -209,6 +234,28 @@ fn default_pod_spec(spec: &mut Value) {
         for ctr in items(spec, field) {
             default_container(ctr);
         }
+    }
+}
+
+/// Upstream's v1 conversion of a pod spec: the deprecated `serviceAccount` is read as
+/// `serviceAccountName` when that is empty, and always written as a copy of it.
+fn service_account_alias(spec: &mut Value) {
+    let Some(map) = spec.as_object_mut() else {
+        return;
+    };
+    let field = |map: &serde_json::Map<String, Value>, f: &str| {
+        map.get(f).and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    let mut name = field(map, "serviceAccountName");
+    if name.is_empty() {
+        name = field(map, "serviceAccount");
+    }
+    if name.is_empty() {
+        map.remove("serviceAccountName");
+        map.remove("serviceAccount");
+    } else {
+        map.insert("serviceAccountName".into(), json!(name));
+        map.insert("serviceAccount".into(), json!(name));
     }
 }
 

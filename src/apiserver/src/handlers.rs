@@ -371,7 +371,10 @@ pub async fn handle(
             .expect("warnings lock")
             .push(warning.clone());
     }
-    let mut response = dispatch(server, &req, method, body).await?;
+    // Admission plugins add warnings from deep inside the write.
+    let (response, warnings) = crate::warning::collect(dispatch(server, &req, method, body)).await;
+    req.warnings.lock().expect("warnings lock").extend(warnings);
+    let mut response = response?;
     for warning in req.warnings.lock().expect("warnings lock").iter() {
         let escaped = warning.replace('\\', "\\\\").replace('"', "\\\"");
         if let Ok(value) = format!("299 - \"{escaped}\"").parse() {

@@ -31,6 +31,7 @@ pub mod services;
 pub mod strategicpatch;
 pub mod strategy;
 pub mod table;
+pub mod warning;
 pub mod watch;
 
 pub use server::{Config, RunningServer, start};

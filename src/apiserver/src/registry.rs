@@ -167,7 +167,7 @@ fn encode_checked(info: &ResourceInfo, obj: &Value) -> Result<Bytes, ApiError> {
 
 const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn generate_name(prefix: &str) -> String {
+pub(crate) fn generate_name(prefix: &str) -> String {
     let mut rng = rand::rng();
     let suffix: String = (0..5)
         .map(|_| NAME_SUFFIX_ALPHABET[rng.random_range(0..NAME_SUFFIX_ALPHABET.len())] as char)
@@ -287,7 +287,12 @@ impl Registry {
         }
         strategy::check_decodable(info, obj)?;
         defaults::default_object(info, obj);
-        let name = objects::name(obj).to_string();
+        // Upstream admits a create before the store generates its name.
+        let name = if has_name {
+            objects::name(obj).to_string()
+        } else {
+            String::new()
+        };
         let attrs = user.map(|user| Attributes {
             operation: Operation::Create,
             info,
@@ -311,10 +316,10 @@ impl Registry {
             ));
         }
         if let Some(attrs) = &attrs {
-            self.admission
-                .validator(attrs)
-                .await?
-                .validate(Some(obj), None)?;
+            let validator = self.admission.validator(attrs).await?;
+            validator.validate(Some(obj), None)?;
+            // Quota is charged last, once nothing else can refuse the object.
+            validator.charge_quota(obj, None).await?;
         }
         Ok(())
     }
@@ -435,6 +440,22 @@ impl Registry {
             }
             Ok(new)
         };
+        // Quota is charged for what this update makes of the stored object, before the write.
+        if let Some(validator) = validator
+            && validator.checks_quota()
+        {
+            let (current, _) = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| storage_error(info, name, e))?;
+            if let Some(current) = &current {
+                let new = next(Some(current))?;
+                validator
+                    .charge_quota(&new, Some(&info.decode(current)))
+                    .await?;
+            }
+        }
         if dry_run {
             let (current, _) = self
                 .storage

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub mod namespace;
+pub mod resourcequota;
 pub mod rootcacert;
 pub mod serviceaccount;
 
@@ -73,6 +74,7 @@ where
 pub async fn run(client: Client, ca_bundle: String) -> Result<()> {
     tokio::try_join!(
         namespace::run(client.clone()),
+        resourcequota::run(client.clone()),
         serviceaccount::run(client.clone()),
         rootcacert::run(client, ca_bundle),
     )?;

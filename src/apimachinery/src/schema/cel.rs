@@ -31,7 +31,7 @@ use crate::validation::{BadValue, Cause, FieldError};
 const SELF: &str = "self";
 const OLD_SELF: &str = "oldSelf";
 /// Upstream's `MaxEvaluatedMessageExpressionSizeBytes`.
-const MAX_MESSAGE_EXPRESSION_BYTES: usize = 5 * 1024;
+pub const MAX_MESSAGE_EXPRESSION_BYTES: usize = 5 * 1024;
 
 // ---------------------------------------------------------------------------
 // Public API
@@ -84,13 +84,16 @@ pub fn compile_rules(schema: &Structural, path: &str) -> Vec<Cause> {
 
 fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Env::stdlib();
-        env.add_extension(cel::extensions::strings)
-            .expect("strings extension");
-        register_kubernetes_library(&mut env).expect("kubernetes library");
-        Arc::new(env)
-    })
+    ENV.get_or_init(|| Arc::new(new_env()))
+}
+
+/// The standard library, the strings extension and the Kubernetes libraries.
+fn new_env() -> Env {
+    let mut env = Env::stdlib();
+    env.add_extension(cel::extensions::strings)
+        .expect("strings extension");
+    register_kubernetes_library(&mut env).expect("kubernetes library");
+    env
 }
 
 type CompiledProgram = Result<Arc<Program>, String>;
@@ -1011,6 +1014,7 @@ fn check_expression(
         source,
         prog: &prog,
         issues: Vec::new(),
+        extra_functions: &[],
     };
     let node = Ty::Node(s, is_root);
     let old = if optional_old_self {
@@ -1053,6 +1057,8 @@ enum Ty<'a> {
     Node(&'a Structural, bool),
     List(Box<Ty<'a>>),
     Map(Box<Ty<'a>>),
+    /// An object with exactly these fields, each dyn: admission's `variables`.
+    Fields(&'a [String]),
 }
 
 impl Ty<'_> {
@@ -1061,7 +1067,7 @@ impl Ty<'_> {
             Ty::Dyn => Prim::Dyn,
             Ty::Prim(p) => *p,
             Ty::List(_) => Prim::List,
-            Ty::Map(_) => Prim::Map,
+            Ty::Map(_) | Ty::Fields(_) => Prim::Map,
             Ty::Node(s, root) => {
                 if s.extensions.int_or_string {
                     return Prim::Dyn;
@@ -1224,6 +1230,8 @@ struct Checker<'s> {
     source: &'s str,
     prog: &'s Program,
     issues: Vec<String>,
+    /// Functions declared besides the base environment's.
+    extra_functions: &'s [&'s str],
 }
 
 impl<'s> Checker<'s> {
@@ -1389,6 +1397,12 @@ impl<'s> Checker<'s> {
                 }
             }
             Ty::Map(v) => (**v).clone(),
+            Ty::Fields(names) => {
+                if !names.iter().any(|n| n == field) {
+                    self.report(id, &format!("undefined field '{field}'"));
+                }
+                Ty::Dyn
+            }
             _ => Ty::Dyn,
         }
     }
@@ -1416,6 +1430,7 @@ impl<'s> Checker<'s> {
         if !operator
             && !SUPPORTED_FUNCTIONS.contains(&name.as_str())
             && !UNSUPPORTED_FUNCTIONS.contains(&name.as_str())
+            && !self.extra_functions.contains(&name.as_str())
         {
             self.report(
                 e.id,
@@ -1495,6 +1510,96 @@ impl<'s> Checker<'s> {
             _ => Ty::Dyn,
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Admission expressions (upstream's k8s.io/apiserver/pkg/admission/plugin/cel)
+
+/// What an admission expression must evaluate to (upstream's `ReturnTypes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnType {
+    Bool,
+    String,
+    /// Variables: anything.
+    Any,
+}
+
+/// Compiles an expression of an admission policy once: `declared` are the
+/// top-level variables (each dyn), `variables` the fields of `variables`
+/// when it is declared, `functions` the (member) functions declared besides
+/// the base environment's. Errors carry upstream's detail:
+/// `compilation failed: ERROR: <input>:1:1: ...` for parse errors and
+/// undeclared names, `must evaluate to bool but got int` for a result of a
+/// statically known wrong type.
+pub fn compile_admission(
+    source: &str,
+    declared: &[&str],
+    variables: Option<&[String]>,
+    functions: &[&str],
+    want: ReturnType,
+) -> Result<Arc<Program>, String> {
+    let prog = program(source).map_err(|e| format!("compilation failed: {e}"))?;
+    let mut checker = Checker {
+        source,
+        prog: &prog,
+        issues: Vec::new(),
+        extra_functions: functions,
+    };
+    let mut scope: Vec<(String, Ty)> = declared
+        .iter()
+        .map(|name| (name.to_string(), Ty::Dyn))
+        .collect();
+    if let Some(names) = variables {
+        scope.push(("variables".to_string(), Ty::Fields(names)));
+    }
+    let ty = checker.check(prog.expression(), &mut scope);
+    if !checker.issues.is_empty() {
+        return Err(format!("compilation failed: {}", checker.issues.join("\n")));
+    }
+    let (wanted, name) = match want {
+        ReturnType::Bool => (Prim::Bool, "bool"),
+        ReturnType::String => (Prim::Str, "string"),
+        ReturnType::Any => return Ok(prog),
+    };
+    match prim_type_name(ty.prim()) {
+        Some(got) if ty.prim() != wanted => Err(format!("must evaluate to {name} but got {got}")),
+        _ => Ok(prog),
+    }
+}
+
+/// cel-go's name of a statically known scalar type; `None` for dyn and the
+/// parameterized types.
+fn prim_type_name(p: Prim) -> Option<&'static str> {
+    Some(match p {
+        Prim::Bool => "bool",
+        Prim::Int => "int",
+        Prim::Uint => "uint",
+        Prim::Double => "double",
+        Prim::Str => "string",
+        Prim::Bytes => "bytes",
+        Prim::Null => "null_type",
+        Prim::Duration => "google.protobuf.Duration",
+        Prim::Timestamp => "google.protobuf.Timestamp",
+        _ => return None,
+    })
+}
+
+/// A new environment for admission expressions to run in: the standard
+/// library, the strings extension and the Kubernetes libraries this module
+/// implements, for the caller to add its own functions to.
+pub fn new_environment() -> Env {
+    new_env()
+}
+
+/// A JSON value as CEL sees an unstructured object: integers are `int`,
+/// other numbers `double`, objects maps with string keys.
+pub fn json_to_cel(v: &Value) -> CelValue {
+    generic(v)
+}
+
+/// cel-go's wording of a runtime error (`no such key: replicas`).
+pub fn error_string(e: &ExecutionError) -> String {
+    go_error(e)
 }
 
 // ---------------------------------------------------------------------------

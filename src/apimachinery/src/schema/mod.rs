@@ -32,6 +32,13 @@ use serde_json::Value;
 use crate::validation::Cause;
 
 pub use self::cel::{UNSUPPORTED_FUNCTIONS, compile_rules, has_cel_rules, validate_cel};
+/// CEL for admission policies: compile once, evaluate with [`cel`] contexts.
+pub mod admission_cel {
+    pub use super::cel::{
+        MAX_MESSAGE_EXPRESSION_BYTES, ReturnType, compile_admission, error_string, json_to_cel,
+        new_environment,
+    };
+}
 pub use checks::validate_crd_schema;
 pub use defaulting::{apply_defaults, prune_defaults, prune_non_nullable_nulls_without_defaults};
 pub use gofmt::{go_float, go_sharp_v};

@@ -6,6 +6,15 @@
 //! Requests from Den's own bootstrap and controllers inside the server skip admission, like
 //! upstream's internal writes that go straight to the registry.
 
+mod limitranger;
+pub mod policy;
+mod priority;
+mod resourcequota;
+mod runtimeclass;
+mod serviceaccount;
+mod shared;
+mod tolerations;
+
 use std::sync::Arc;
 
 use den_apimachinery::status::ApiError;
@@ -49,34 +58,89 @@ pub struct Attributes<'a> {
 /// The admission chain of one server.
 pub struct Admission {
     storage: Arc<dyn Backend>,
+    quota: resourcequota::QuotaAdmission,
+    policies: policy::Policies,
 }
 
 impl Admission {
     pub fn new(storage: Arc<dyn Backend>) -> Self {
-        Admission { storage }
+        Admission {
+            quota: resourcequota::QuotaAdmission::new(storage.clone()),
+            policies: policy::Policies::default(),
+            storage,
+        }
     }
 
     /// The mutating plugins, in upstream's order.
     pub async fn mutate(&self, attrs: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
-        let _ = (&self.storage, attrs, obj);
+        // Upstream's default plugins for pods; each returns at once for anything else.
+        let storage = &*self.storage;
+        limitranger::admit(storage, attrs, obj).await?;
+        serviceaccount::admit(storage, attrs, obj).await?;
+        priority::admit(storage, attrs, obj).await?;
+        tolerations::admit(attrs, obj);
+        runtimeclass::admit(storage, attrs, obj).await?;
         Ok(())
     }
 
     /// Loads what the validating plugins need for this request, so an update's retry loop can
     /// validate each attempt without waiting on anything.
     pub async fn validator(&self, attrs: &Attributes<'_>) -> Result<Validator, ApiError> {
-        let _ = attrs;
-        Ok(Validator {})
+        let storage = &*self.storage;
+        Ok(Validator {
+            limitranger: limitranger::validator(storage, attrs).await?,
+            priority: priority::validator(storage, attrs).await?,
+            runtimeclass: runtimeclass::validator(storage, attrs).await?,
+            quota: self.quota.check_for(attrs).await,
+            policy: self.policies.validator(attrs, storage).await?,
+        })
+    }
+
+    /// The ValidatingAdmissionPolicies in force.
+    pub fn policies(&self) -> &policy::Policies {
+        &self.policies
     }
 }
 
 /// The validating plugins, ready for one request.
-pub struct Validator {}
+pub struct Validator {
+    limitranger: Option<limitranger::Validator>,
+    priority: Option<priority::Validator>,
+    runtimeclass: Option<runtimeclass::Validator>,
+    quota: Option<resourcequota::QuotaCheck>,
+    policy: Option<policy::PolicyValidator>,
+}
 
 impl Validator {
     /// Refuses `obj` (the object after the write; `None` on delete) with upstream's error.
     pub fn validate(&self, obj: Option<&Value>, old: Option<&Value>) -> Result<(), ApiError> {
-        let _ = (obj, old);
+        if let Some(limits) = &self.limitranger {
+            limits.validate(obj, old)?;
+        }
+        if let Some(priority) = &self.priority {
+            priority.validate(obj)?;
+        }
+        if let Some(runtime) = &self.runtimeclass {
+            runtime.validate(obj)?;
+        }
+        if let Some(policy) = &self.policy {
+            policy.validate(obj, old)?;
+        }
         Ok(())
+    }
+
+    /// Whether the ResourceQuota plugin has quotas to check this request against.
+    pub fn checks_quota(&self) -> bool {
+        self.quota.is_some()
+    }
+
+    /// The ResourceQuota plugin, after `validate` and before the store write: refuses `obj`
+    /// (`old` is the stored object on an update) when it would exceed a quota, else
+    /// charges the quotas it counts against (not on a dry run).
+    pub async fn charge_quota(&self, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+        match &self.quota {
+            Some(quota) => quota.admit(obj, old).await,
+            None => Ok(()),
+        }
     }
 }

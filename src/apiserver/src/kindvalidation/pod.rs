@@ -56,8 +56,26 @@ fn volume_source_path(source: &str) -> &str {
     }
 }
 
+/// What upstream's `PodValidationOptions` relax for an update, from the old object.
+#[derive(Clone, Copy, Default)]
+struct SpecOptions {
+    /// The old pod already had a namespaced sysctl its host namespaces forbid.
+    allow_namespaced_sysctls_for_host_net_and_ipc: bool,
+}
+
+impl SpecOptions {
+    fn for_update(old_spec: &Value) -> Self {
+        let allow = list(old_spec.get("securityContext").unwrap_or(null()), "sysctls")
+            .iter()
+            .any(|sysctl| host_sysctl_error(s(sysctl, "name"), old_spec).is_some());
+        SpecOptions {
+            allow_namespaced_sysctls_for_host_net_and_ipc: allow,
+        }
+    }
+}
+
 pub fn validate_pod_create(pod: &Value) -> Errors {
-    let mut errs = validate_pod_metadata_and_spec(pod);
+    let mut errs = validate_pod_metadata_and_spec(pod, SpecOptions::default());
     let spec = pod.get("spec").unwrap_or(null());
     if !list(spec, "ephemeralContainers").is_empty() {
         errs.push(forbidden(
@@ -74,11 +92,11 @@ pub fn validate_pod_create(pod: &Value) -> Errors {
     errs
 }
 
-fn validate_pod_metadata_and_spec(pod: &Value) -> Errors {
+fn validate_pod_metadata_and_spec(pod: &Value, opts: SpecOptions) -> Errors {
     let mut errs = Errors::new();
     let spec = pod.get("spec").unwrap_or(null());
     let name = pod.pointer("/metadata/name").and_then(Value::as_str);
-    validate_pod_spec(&mut errs, spec, name, "spec");
+    validate_pod_spec(&mut errs, spec, name, "spec", opts);
     if s(spec, "serviceAccountName").is_empty() {
         for (vi, volume) in list(spec, "volumes").iter().enumerate() {
             let Some(projected) = present(volume, "projected") else {
@@ -122,7 +140,13 @@ pub fn validate_pod_template_spec(errs: &mut Errors, template: &Value, path: &st
     labels(errs, meta, "labels", &child(path, "labels"));
     annotations(errs, meta, "annotations", &child(path, "annotations"));
     let spec = template.get("spec").unwrap_or(null());
-    validate_pod_spec(errs, spec, None, &child(path, "spec"));
+    validate_pod_spec(
+        errs,
+        spec,
+        None,
+        &child(path, "spec"),
+        SpecOptions::default(),
+    );
     if !list(spec, "ephemeralContainers").is_empty() {
         errs.push(forbidden(
             &child(path, "spec.ephemeralContainers"),
@@ -132,7 +156,13 @@ pub fn validate_pod_template_spec(errs: &mut Errors, template: &Value, path: &st
 }
 
 /// Upstream's `ValidatePodSpec`. `pod_name` is set for pods (not templates).
-pub fn validate_pod_spec(errs: &mut Errors, spec: &Value, pod_name: Option<&str>, path: &str) {
+fn validate_pod_spec(
+    errs: &mut Errors,
+    spec: &Value,
+    pod_name: Option<&str>,
+    path: &str,
+    opts: SpecOptions,
+) {
     if present(spec, "terminationGracePeriodSeconds").is_none() {
         errs.push(required(&child(path, "terminationGracePeriodSeconds"), ""));
     }
@@ -153,6 +183,7 @@ pub fn validate_pod_spec(errs: &mut Errors, spec: &Value, pod_name: Option<&str>
         &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
     );
     labels(errs, spec, "nodeSelector", &child(path, "nodeSelector"));
+    validate_sysctls(errs, spec, &child(path, "securityContext.sysctls"), opts);
     validate_image_pull_secrets(errs, spec, &child(path, "imagePullSecrets"));
     if s(spec, "dnsPolicy") == "None" && present(spec, "dnsConfig").is_none() {
         errs.push(required(
@@ -203,6 +234,114 @@ pub fn validate_pod_spec(errs: &mut Errors, spec: &Value, pod_name: Option<&str>
                 &["PreemptLowerPriority", "Never"],
             )),
         }
+    }
+}
+
+/// Upstream's `SysctlMaxLength`.
+const SYSCTL_MAX_LENGTH: usize = 253;
+
+/// Upstream's sysctl name pattern (segments of `[a-z0-9]([-_a-z0-9]*[a-z0-9])?` joined by `.`
+/// or `/`), as its error message prints it.
+const SYSCTL_NAME_REGEX: &str =
+    r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+
+/// Upstream's `IsValidSysctlName`.
+fn is_valid_sysctl_name(name: &str) -> bool {
+    if name.len() > SYSCTL_MAX_LENGTH {
+        return false;
+    }
+    name.split(['.', '/']).all(|segment| {
+        let bytes = segment.as_bytes();
+        let edge = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        match (bytes.first(), bytes.last()) {
+            (Some(first), Some(last)) => {
+                edge(first)
+                    && edge(last)
+                    && bytes.iter().all(|b| edge(b) || *b == b'-' || *b == b'_')
+            }
+            _ => false,
+        }
+    })
+}
+
+/// The kernel namespace a sysctl belongs to (upstream's `sysctl.GetNamespace`): `Net`, `IPC`
+/// or none.
+fn sysctl_namespace(name: &str) -> Option<&'static str> {
+    // A name written with `/` separators (`net/ipv4/ip_forward`) is read with `.` and `/`
+    // swapped, as the kubelet does.
+    let normalized: String = match name.find(['.', '/']) {
+        Some(i) if name.as_bytes()[i] == b'/' => name
+            .chars()
+            .map(|c| match c {
+                '.' => '/',
+                '/' => '.',
+                c => c,
+            })
+            .collect(),
+        _ => name.to_string(),
+    };
+    let normalized = match normalized.find('*') {
+        Some(i) => &normalized[..i],
+        None => &normalized[..],
+    };
+    const IPC: &[&str] = &[
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+        "kernel.shm",
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.msg",
+    ];
+    if IPC.contains(&normalized) || normalized.starts_with("fs.mqueue.") {
+        Some("IPC")
+    } else if normalized.starts_with("net.") {
+        Some("Net")
+    } else {
+        None
+    }
+}
+
+/// Upstream's `ValidateHostSysctl`: a namespaced sysctl in a pod sharing that namespace with
+/// the host.
+fn host_sysctl_error(name: &str, spec: &Value) -> Option<&'static str> {
+    let on = |field: &str| spec.get(field).and_then(Value::as_bool) == Some(true);
+    match sysctl_namespace(name) {
+        Some("Net") if on("hostNetwork") => Some("may not be specified when 'hostNetwork' is true"),
+        Some("IPC") if on("hostIPC") => Some("may not be specified when 'hostIPC' is true"),
+        _ => None,
+    }
+}
+
+/// Upstream's `validateSysctls` of `spec.securityContext.sysctls`.
+fn validate_sysctls(errs: &mut Errors, spec: &Value, path: &str, opts: SpecOptions) {
+    let sysctls = list(spec.get("securityContext").unwrap_or(null()), "sysctls");
+    let mut seen = HashSet::new();
+    for (i, sysctl) in sysctls.iter().enumerate() {
+        let name = s(sysctl, "name");
+        let name_path = child(&index(path, i), "name");
+        if name.is_empty() {
+            errs.push(required(&name_path, ""));
+        } else if !is_valid_sysctl_name(name) {
+            errs.push(invalid_str(
+                &name_path,
+                name,
+                &format!(
+                    "must have at most {SYSCTL_MAX_LENGTH} characters and match regex {SYSCTL_NAME_REGEX}"
+                ),
+            ));
+        } else if seen.contains(name) {
+            errs.push(duplicate(&name_path, quoted(name)));
+        }
+        if !opts.allow_namespaced_sysctls_for_host_net_and_ipc
+            && let Some(detail) = host_sysctl_error(name, spec)
+        {
+            errs.push(invalid_str(&name_path, name, detail));
+        }
+        seen.insert(name);
     }
 }
 
@@ -1247,9 +1386,9 @@ const UPDATABLE_POD_SPEC_FIELDS: &str = "`spec.containers[*].image`,`spec.initCo
 
 /// Upstream's `ValidatePodUpdate`.
 pub fn validate_pod_update(new: &Value, old: &Value) -> Errors {
-    let mut errs = validate_pod_metadata_and_spec(new);
     let new_spec = new.get("spec").unwrap_or(null());
     let old_spec = old.get("spec").unwrap_or(null());
+    let mut errs = validate_pod_metadata_and_spec(new, SpecOptions::for_update(old_spec));
     for field in ["containers", "initContainers"] {
         let (new_ctrs, old_ctrs) = (list(new_spec, field), list(old_spec, field));
         if new_ctrs.len() != old_ctrs.len() {

@@ -669,3 +669,59 @@ fn semantic_equality_treats_missing_and_empty_alike() {
     assert!(semantic_eq(Some(&json!(1)), Some(&json!(1.0))));
     assert!(!semantic_eq(Some(&json!({"a": 1})), Some(&json!({}))));
 }
+
+#[test]
+fn pod_sysctls_are_checked_like_upstream() {
+    let regex = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+    let spec = json!({
+        "containers": [{"name": "a", "image": "x"}],
+        "securityContext": {"sysctls": [
+            {"name": "foo-", "value": "bar"},
+            {"name": "kernel.shmmax", "value": "1"},
+            {"name": "safe-and-unsafe", "value": "1"},
+            {"name": "bar..", "value": "42"},
+            {"name": "kernel.shmmax", "value": "2"},
+            {"name": "", "value": "2"},
+            {"name": "net/ipv4/ip_forward", "value": "1"},
+        ]},
+    });
+    assert_eq!(
+        check("", "v1", "pods", pod(spec), None),
+        vec![
+            format!(
+                r#"spec.securityContext.sysctls[0].name: Invalid value: "foo-": must have at most 253 characters and match regex {regex}"#
+            ),
+            format!(
+                r#"spec.securityContext.sysctls[3].name: Invalid value: "bar..": must have at most 253 characters and match regex {regex}"#
+            ),
+            r#"spec.securityContext.sysctls[4].name: Duplicate value: "kernel.shmmax""#.into(),
+            "spec.securityContext.sysctls[5].name: Required value".into(),
+        ]
+    );
+    let host = json!({
+        "containers": [{"name": "a", "image": "x"}],
+        "hostNetwork": true,
+        "hostIPC": true,
+        "securityContext": {"sysctls": [
+            {"name": "net.core.somaxconn", "value": "1"},
+            {"name": "kernel/shm_rmid_forced", "value": "1"},
+            {"name": "fs.mqueue.msg_max", "value": "1"},
+            {"name": "kernel.pid_max", "value": "1"},
+        ]},
+    });
+    assert_eq!(
+        check("", "v1", "pods", pod(host.clone()), None),
+        vec![
+            r#"spec.securityContext.sysctls[0].name: Invalid value: "net.core.somaxconn": may not be specified when 'hostNetwork' is true"#,
+            r#"spec.securityContext.sysctls[1].name: Invalid value: "kernel/shm_rmid_forced": may not be specified when 'hostIPC' is true"#,
+            r#"spec.securityContext.sysctls[2].name: Invalid value: "fs.mqueue.msg_max": may not be specified when 'hostIPC' is true"#,
+        ]
+    );
+    // An update keeps what the old pod already had.
+    let mut new = pod(host.clone());
+    new["spec"]["containers"][0]["image"] = json!("y");
+    assert_eq!(
+        check("", "v1", "pods", new, Some(pod(host))),
+        Vec::<String>::new()
+    );
+}
