@@ -22,7 +22,8 @@ start_den() {
     DEN_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/den"
   fi
   mkdir -p "$OUT/den"
-  "$DEN_BIN" server --data-dir "$OUT/den" --secure-port 0 >"$OUT/den.log" 2>&1 &
+  # shellcheck disable=SC2086 # DEN_SERVER_FLAGS is a list of flags
+  "$DEN_BIN" server --data-dir "$OUT/den" --secure-port 0 ${DEN_SERVER_FLAGS:-} >"$OUT/den.log" 2>&1 &
   den_pid=$!
   for _ in $(seq 600); do
     grep -q 'Den is ready' "$OUT/den.log" && break

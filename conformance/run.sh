@@ -17,6 +17,9 @@
 #   NUM_NODES       passed as --num-nodes (default 0: Den has no nodes yet; without it the suite setup
 #                   fails with "there are currently no ready, schedulable nodes in the cluster")
 #   KUBECTL         the kubectl the sig-cli tests run (default: kubectl on PATH)
+#   DEN_SERVER_FLAGS   extra flags of our own Den (default: --etcd-compaction-interval 30s, so the
+#                   [Slow] chunking test sees its continue token expire within a minute instead
+#                   of upstream's five to ten)
 #   OUT             where logs and reports go (default: a new temporary directory, kept)
 #   DEN_CONFORMANCE_CACHE   where build.sh caches e2e.test (default $HOME/.cache/den/conformance)
 #
@@ -41,6 +44,7 @@ echo "conformance: e2e.test $version, output in $OUT" >&2
 
 # shellcheck source=conformance/den.sh
 . "$here/den.sh"
+export DEN_SERVER_FLAGS="${DEN_SERVER_FLAGS---etcd-compaction-interval 30s}"
 start_den conformance
 
 # Every upstream conformance test, from the list compiled into e2e.test.

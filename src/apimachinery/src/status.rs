@@ -38,6 +38,8 @@ pub struct ApiError {
     pub message: String,
     /// Boxed so `Result<_, ApiError>` stays small on the happy path.
     pub details: Option<Box<Details>>,
+    /// The Status's `metadata.continue`: where an expired list can go on, inconsistently.
+    pub list_continue: Option<Box<str>>,
 }
 
 /// The wire form of metav1.Status, fields in upstream's order.
@@ -70,6 +72,7 @@ impl ApiError {
             reason: reason.to_string(),
             message: message.to_string(),
             details: None,
+            list_continue: None,
         }
     }
 
@@ -83,7 +86,10 @@ impl ApiError {
         let body = StatusBody {
             kind: "Status",
             api_version: "v1",
-            metadata: Value::Object(Default::default()),
+            metadata: match &self.list_continue {
+                Some(token) => serde_json::json!({"continue": &**token}),
+                None => Value::Object(Default::default()),
+            },
             status: "Failure",
             message: &self.message,
             reason: &self.reason,
@@ -222,6 +228,12 @@ impl ApiError {
     /// 410 Expired, e.g. a resourceVersion that is too old.
     pub fn resource_expired(msg: &str) -> Self {
         Self::new(410, "Expired", msg)
+    }
+
+    /// The same error telling the client where the list can go on (`metadata.continue`).
+    pub fn with_list_continue(mut self, token: String) -> Self {
+        self.list_continue = Some(token.into());
+        self
     }
 
     /// 413 RequestEntityTooLarge: `Request entity too large: <msg>`.

@@ -14,6 +14,7 @@ pub mod errors;
 pub mod eviction;
 pub mod fieldvalidation;
 pub mod handlers;
+pub mod identity_lease;
 pub mod jsonpath;
 pub mod kindvalidation;
 pub mod managedfields;

@@ -807,7 +807,7 @@ impl Registry {
         let (mut revision, mut start_after) = match &opts.continue_token {
             Some(token) => {
                 let (rev, start) = decode_continue(token)?;
-                (rev, Some(format!("{prefix}{start}")))
+                (rev.max(0), Some(format!("{prefix}{start}")))
             }
             None => (
                 self.read_revision(opts)
@@ -836,9 +836,15 @@ impl Registry {
                 .storage
                 .list(&prefix, start_after.as_deref(), chunk, revision)
                 .await
-                .map_err(|e| match (e, &opts.continue_token) {
-                    (StorageError::Compacted { .. }, Some(_)) => {
-                        ApiError::resource_expired(CONTINUE_EXPIRED)
+                .map_err(|e| match (e, &start_after) {
+                    // Upstream's inconsistent continuation: the same place, at the revision
+                    // current when it is used.
+                    (StorageError::Compacted { .. }, Some(start))
+                        if opts.continue_token.is_some() =>
+                    {
+                        ApiError::resource_expired(CONTINUE_EXPIRED).with_list_continue(
+                            encode_continue(INCONSISTENT_REVISION, &start[prefix.len()..]),
+                        )
                     }
                     (e, _) => storage_error(info, "", e),
                 })?;
@@ -944,6 +950,9 @@ pub fn matches(info: &ResourceInfo, obj: &Value, opts: &ListOptions) -> bool {
     true
 }
 
+/// The revision of an inconsistent continue token: read at the current revision.
+const INCONSISTENT_REVISION: Revision = -1;
+
 /// Upstream's continue token: base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"<key>\u0000"}`.
 fn encode_continue(revision: Revision, last_key: &str) -> String {
     let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": format!("{last_key}\u{0}")});
@@ -963,7 +972,7 @@ fn decode_continue(token: &str) -> Result<(Revision, String), ApiError> {
     let rev = value
         .get("rv")
         .and_then(Value::as_i64)
-        .filter(|r| *r > 0)
+        .filter(|r| *r > 0 || *r == INCONSISTENT_REVISION)
         .ok_or_else(bad)?;
     let start = value.get("start").and_then(Value::as_str).ok_or_else(bad)?;
     let start = start.strip_suffix('\u{0}').unwrap_or(start);

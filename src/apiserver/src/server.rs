@@ -252,6 +252,7 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     bootstrap::ensure_builtin_objects(&server).await?;
     crate::crd_controller::start(server.clone()).await?;
     crate::admission::policy::start(server.clone()).await?;
+    crate::identity_lease::start(server.clone());
     den_storage::compactor::spawn_compactor(storage, config.compaction_interval);
 
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(&pki)?));
