@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{
     ResourceQuotaStatus, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::discovery::verbs;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -108,6 +108,8 @@ type Objects = HashMap<String, HashMap<String, Option<Arc<Value>>>>;
 struct Monitor {
     evaluator: Evaluator,
     phase: MonitorPhase,
+    /// The served resource, once discovered.
+    resource: Option<ApiResource>,
     objects: Objects,
 }
 
@@ -194,6 +196,7 @@ impl QuotaController {
                 Monitor {
                     evaluator: evaluator.clone(),
                     phase: MonitorPhase::Starting,
+                    resource: None,
                     objects: HashMap::new(),
                 },
             );
@@ -220,6 +223,9 @@ impl QuotaController {
                 }
             }
         };
+        if let Some(m) = self.state().monitors.get_mut(&gr) {
+            m.resource = Some(resource.clone());
+        }
         let api = Api::<DynamicObject>::all_with(self.client.clone(), &resource);
         let mut events = watcher::watcher(api, watcher::Config::default())
             .default_backoff()
@@ -375,8 +381,29 @@ impl QuotaController {
 
     /// Upstream's `syncResourceQuota`: writes the quota's status when it changed. True when
     /// the write set new limits.
+    ///
+    /// Usage is measured from a consistent list of the namespace's objects, not from the
+    /// watched copies: those can lag behind a create the admission plugin has already
+    /// charged, and writing a count without it would undo the charge. The write is
+    /// conditional on the quota's resourceVersion, so a charge made meanwhile wins.
     async fn sync(&self, key: &QuotaKey) -> Result<bool, kube::Error> {
-        let Some((updated, new_limits)) = self.calculate(key) else {
+        let Some(plan) = self.plan(key) else {
+            return Ok(false);
+        };
+        let now = Utc::now();
+        let mut used = plan.old_used.clone();
+        for (resource, evaluator, names) in &plan.measure {
+            let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), &key.0, resource);
+            let objects: Vec<Value> = api
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .map(|obj| serde_json::to_value(obj).unwrap_or(Value::Null))
+                .collect();
+            used.extend(evaluator.usage_stats(names, &plan.scopes, objects.iter().map(Some), now));
+        }
+        let Some((updated, new_limits)) = plan.status_update(used) else {
             return Ok(false);
         };
         let api = Api::<ResourceQuota>::namespaced(self.client.clone(), &key.0);
@@ -390,60 +417,40 @@ impl QuotaController {
         }
     }
 
-    /// The quota with its new status (and whether its limits are new), or `None` when the
-    /// status is current (or cannot be calculated yet: a resource it counts is still being
-    /// listed).
-    fn calculate(&self, key: &QuotaKey) -> Option<(ResourceQuota, bool)> {
+    /// What measuring the quota takes, or `None` while a resource it counts is still being
+    /// listed.
+    fn plan(&self, key: &QuotaKey) -> Option<SyncPlan> {
         let state = self.state();
         let entry = state.quotas.get(key)?;
         let hard = quota::resource_list(entry.value.pointer("/spec/hard"));
-        let old_used = quota::resource_list(entry.value.pointer("/status/used"));
-        let scopes = quota::scope_requirements(&entry.value);
         let mut by_resource: BTreeMap<GroupResource, BTreeSet<String>> = BTreeMap::new();
         for name in hard.keys() {
             if let Some(gr) = quota::group_resource_for(name) {
                 by_resource.entry(gr).or_default().insert(name.clone());
             }
         }
-        let now = Utc::now();
-        let mut used = old_used.clone();
+        let mut measure = Vec::new();
         for (gr, names) in by_resource {
             let Some(monitor) = state.monitors.get(&gr) else {
                 // Not served: left out of the calculation.
                 continue;
             };
-            match monitor.phase {
-                MonitorPhase::Starting => return None,
-                MonitorPhase::Unavailable => continue,
-                MonitorPhase::Synced => {}
+            match (monitor.phase, &monitor.resource) {
+                (MonitorPhase::Starting, _) => return None,
+                (MonitorPhase::Synced, Some(resource)) => {
+                    measure.push((resource.clone(), monitor.evaluator.clone(), names))
+                }
+                _ => {}
             }
-            let objects = monitor
-                .objects
-                .get(&key.0)
-                .into_iter()
-                .flat_map(|o| o.values())
-                .map(|o| o.as_deref());
-            let usage = monitor.evaluator.usage_stats(&names, &scopes, objects, now);
-            used.extend(usage);
         }
-        let hard_names: BTreeSet<String> = hard.keys().cloned().collect();
-        let used = quota::mask(&used, &hard_names);
-        let status_hard = entry.value.pointer("/status/hard");
-        let status_used = entry.value.pointer("/status/used");
-        let new_limits = status_hard.is_none_or(Value::is_null)
-            || !quota::equals(&quota::resource_list(status_hard), &hard);
-        let dirty = new_limits
-            || status_used.is_none_or(Value::is_null)
-            || !quota::equals(&used, &old_used);
-        if !dirty {
-            return None;
-        }
-        let mut updated = (*entry.typed).clone();
-        updated.status = Some(ResourceQuotaStatus {
-            hard: Some(k8s_list(&hard)),
-            used: Some(k8s_list(&used)),
-        });
-        Some((updated, new_limits))
+        Some(SyncPlan {
+            quota: entry.typed.clone(),
+            old_used: quota::resource_list(entry.value.pointer("/status/used")),
+            status_hard: entry.value.pointer("/status/hard").cloned(),
+            scopes: quota::scope_requirements(&entry.value),
+            hard,
+            measure,
+        })
     }
 
     /// Every so often every quota is recalculated, and resources that were not served are
@@ -466,6 +473,38 @@ impl QuotaController {
                 self.queue.add(key);
             }
         }
+    }
+}
+
+/// One recalculation of a quota: what it counts and its status when it started.
+struct SyncPlan {
+    quota: Arc<ResourceQuota>,
+    hard: ResourceList,
+    old_used: ResourceList,
+    status_hard: Option<Value>,
+    scopes: Vec<quota::ScopeRequirement>,
+    /// The resources to list, with their evaluator and the quota resources they use.
+    measure: Vec<(ApiResource, Evaluator, BTreeSet<String>)>,
+}
+
+impl SyncPlan {
+    /// The quota with its new status (and whether its limits are new), or `None` when the
+    /// status is current.
+    fn status_update(&self, used: ResourceList) -> Option<(ResourceQuota, bool)> {
+        let hard_names: BTreeSet<String> = self.hard.keys().cloned().collect();
+        let used = quota::mask(&used, &hard_names);
+        let new_limits = self.status_hard.as_ref().is_none_or(Value::is_null)
+            || !quota::equals(&quota::resource_list(self.status_hard.as_ref()), &self.hard);
+        let used_missing = self.quota.status.as_ref().is_none_or(|s| s.used.is_none());
+        if !new_limits && !used_missing && quota::equals(&used, &self.old_used) {
+            return None;
+        }
+        let mut updated = (*self.quota).clone();
+        updated.status = Some(ResourceQuotaStatus {
+            hard: Some(k8s_list(&self.hard)),
+            used: Some(k8s_list(&used)),
+        });
+        Some((updated, new_limits))
     }
 }
 
