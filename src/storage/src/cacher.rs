@@ -251,6 +251,14 @@ impl Backend for Cacher {
         self.inner.list(prefix, start_after, limit, revision).await
     }
 
+    async fn list_recent(&self, prefix: &str) -> Result<ListResult> {
+        match self.cache_for(prefix) {
+            // No wait for the cache to confirm the store's revision.
+            Some(cache) => Ok(read(&cache.state).list(prefix, None, 0)),
+            None => self.inner.list(prefix, None, 0, 0).await,
+        }
+    }
+
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
         self.inner.create(key, value).await
     }

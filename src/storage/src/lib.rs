@@ -123,6 +123,13 @@ pub trait Backend: Send + Sync + 'static {
         revision: Revision,
     ) -> Result<ListResult>;
 
+    /// Every key under `prefix` as of a recent revision, possibly a moment behind the store:
+    /// what upstream's informer caches give its admission plugins. A store without a cache
+    /// answers a consistent list.
+    async fn list_recent(&self, prefix: &str) -> Result<ListResult> {
+        self.list(prefix, None, 0, 0).await
+    }
+
     /// Creates `key`; fails with `AlreadyExists` when it exists.
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue>;
 

@@ -230,6 +230,31 @@ async fn a_consistent_list_right_after_a_write_always_contains_that_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recent_list_is_served_from_memory_and_catches_up_with_writes() {
+    let f = fixture(CacherConfig::default(), &["/lr/"]).await;
+    let lists_before = f.store.lists.load(Ordering::SeqCst);
+    let kv = f.cacher.create("/lr/a", b("1")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let recent = f.cacher.list_recent("/lr/").await.unwrap();
+        if recent.items.first() == Some(&kv) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cache never showed the write"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(f.store.lists.load(Ordering::SeqCst), lists_before);
+    // A prefix without a cache is listed by the store.
+    f.cacher.create("/elsewhere/b", b("2")).await.unwrap();
+    let listed = f.cacher.list_recent("/elsewhere/").await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(f.store.lists.load(Ordering::SeqCst), lists_before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consistent_list_right_after_a_write_always_contains_that_write_on_etcd() {
     let Ok(servers) = std::env::var("DEN_ETCD_SERVERS") else {
         println!("skipped: DEN_ETCD_SERVERS is not set, so the etcd variant does not run");

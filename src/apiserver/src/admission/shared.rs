@@ -1,5 +1,6 @@
-//! What the built-in plugins share: reads of the objects they consult, straight from the
-//! store (upstream's plugins read their informers' caches, falling back to a live read), and
+//! What the built-in plugins share: reads of the objects they consult (lists from the watch
+//! cache, as upstream's plugins read their informers' caches; single objects from the store,
+//! like upstream's live-lookup fallback), and
 //! upstream's `admission.NewForbidden` answer.
 
 use den_apimachinery::status::ApiError;
@@ -29,23 +30,11 @@ pub(super) async fn get(storage: &dyn Backend, key: &str) -> Result<Option<Value
     Ok(kv.map(|kv| objects::decode(&kv)))
 }
 
-/// Every stored object under `prefix`, in key order.
+/// Every stored object under `prefix`, in key order, as of a recent revision (the watch
+/// cache's, without waiting for it to confirm the store's current one).
 pub(super) async fn list(storage: &dyn Backend, prefix: &str) -> Result<Vec<Value>, ApiError> {
-    let mut items = Vec::new();
-    let mut start_after: Option<String> = None;
-    let mut revision = 0;
-    loop {
-        let page = storage
-            .list(prefix, start_after.as_deref(), 0, revision)
-            .await
-            .map_err(storage_failure)?;
-        revision = page.revision;
-        items.extend(page.items.iter().map(objects::decode));
-        if !page.more || page.items.is_empty() {
-            return Ok(items);
-        }
-        start_after = page.items.last().map(|kv| kv.key.clone());
-    }
+    let page = storage.list_recent(prefix).await.map_err(storage_failure)?;
+    Ok(page.items.iter().map(objects::decode).collect())
 }
 
 /// A create of a pod itself (no subresource): what most of these plugins look at.
