@@ -419,34 +419,32 @@ async fn variables_messages_and_failure_policies_follow_upstream() {
         .unwrap();
     until_allowed(|| create(&config_maps, config_map("plain", json!({}), json!({})))).await;
 
-    // An expression that does not compile is an error of its own kind.
-    bind(
-        &client,
-        policy(
-            "broken",
-            json!({
-                "matchConstraints": {"resourceRules": [{
-                    "apiGroups": [""], "apiVersions": ["v1"],
-                    "operations": ["CREATE"], "resources": ["secrets"]
-                }]},
-                "validations": [{"expression": "object.data.size() > nonsense"}]
-            }),
-        ),
-        binding("broken-binding", "broken", &["Deny"], json!({})),
-    )
-    .await;
-    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "default");
-    let (status, _) = until_denied(
-        || create(&secrets, json!({"metadata": {"name": "s"}})),
-        || async {
-            let _ = secrets.delete("s", &DeleteParams::default()).await;
-        },
-    )
-    .await;
-    assert!(
-        status.message.ends_with("denied request: compilation error: compilation failed: ERROR: <input>:1:22: undeclared reference to 'nonsense' (in container '')\n | object.data.size() > nonsense\n | .....................^"),
-        "{}",
-        status.message
+    // An expression that does not compile is refused when the policy is written, as
+    // upstream refuses it, with the compiler's message.
+    let status = api_error(
+        create(
+            &Api::<ValidatingAdmissionPolicy>::all(client.clone()),
+            policy(
+                "broken",
+                json!({
+                    "matchConstraints": {"resourceRules": [{
+                        "apiGroups": [""], "apiVersions": ["v1"],
+                        "operations": ["CREATE"], "resources": ["secrets"]
+                    }]},
+                    "validations": [{"expression": "object.data.size() > nonsense"}]
+                }),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "ValidatingAdmissionPolicy.admissionregistration.k8s.io \"broken\" is invalid: \
+         spec.validations[0].expression: Invalid value: \"object.data.size() > nonsense\": \
+         compilation failed: ERROR: <input>:1:22: undeclared reference to 'nonsense' (in container '')\n \
+         | object.data.size() > nonsense\n | .....................^"
     );
 }
 
@@ -868,6 +866,71 @@ async fn equivalent_versions_are_matched_and_seen_in_the_policys_version() {
             "equivalent-binding",
             "v1 seen as v2 autoscaling/v2"
         )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_policies_and_bindings_are_refused_with_upstreams_causes() {
+    let den = Den::start(Backend::Embedded);
+    let client = den.client().await;
+    let policies = Api::<ValidatingAdmissionPolicy>::all(client.clone());
+    let status = api_error(
+        create(
+            &policies,
+            policy(
+                "no-constraints",
+                json!({"validations": [{"expression": "true"}]}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(status.reason, "Invalid");
+    assert_eq!(
+        status.message,
+        "ValidatingAdmissionPolicy.admissionregistration.k8s.io \"no-constraints\" is invalid: \
+         spec.matchConstraints: Required value"
+    );
+
+    let rules = json!({"resourceRules": [{
+        "apiGroups": ["apps"], "apiVersions": ["v1"],
+        "operations": ["CREATE"], "resources": ["deployments"]
+    }]});
+    let status = api_error(
+        create(
+            &policies,
+            policy(
+                "bad-expression",
+                json!({"matchConstraints": rules, "validations": [{"expression": "1 + 1"}]}),
+            ),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "ValidatingAdmissionPolicy.admissionregistration.k8s.io \"bad-expression\" is invalid: \
+         spec.validations[0].expression: Invalid value: \"1 + 1\": must evaluate to bool but got int"
+    );
+
+    let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());
+    let status = api_error(
+        create(
+            &bindings,
+            binding("both", "p", &["Deny", "Warn"], json!({})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "ValidatingAdmissionPolicyBinding.admissionregistration.k8s.io \"both\" is invalid: \
+         spec.validationActions: Invalid value: []admissionregistration.ValidationAction{\"Deny\", \"Warn\"}: \
+         must not contain both Deny and Warn (repeating the same validation failure information \
+         in the API response and headers serves no purpose)"
     );
 }
 

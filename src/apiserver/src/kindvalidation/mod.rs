@@ -3,6 +3,7 @@
 //! object as JSON after defaulting and returns upstream's field errors, with upstream's
 //! paths and wording, in upstream's order.
 
+mod admissionregistration;
 mod apps;
 mod batch;
 mod core;
@@ -66,6 +67,12 @@ pub fn validate(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Errors
         ("coordination.k8s.io", "leases") => other::validate_lease(obj),
         ("discovery.k8s.io", "endpointslices") => other::validate_endpoint_slice(obj, old),
         ("scheduling.k8s.io", "priorityclasses") => other::validate_priority_class(obj, old),
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
+            admissionregistration::validate_policy(obj, old)
+        }
+        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
+            admissionregistration::validate_binding(obj)
+        }
         _ => Vec::new(),
     }
 }

@@ -725,3 +725,296 @@ fn pod_sysctls_are_checked_like_upstream() {
         Vec::<String>::new()
     );
 }
+
+// ---------------------------------------------------------------------------
+// ValidatingAdmissionPolicies and bindings
+
+const ARG: &str = "admissionregistration.k8s.io";
+
+fn vap(spec: Value) -> Value {
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "p"}, "spec": spec})
+}
+
+fn vap_spec() -> Value {
+    json!({
+        "matchConstraints": {"resourceRules": [{
+            "apiGroups": ["apps"], "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"], "resources": ["deployments"],
+        }]},
+        "validations": [{"expression": "object.spec.replicas <= 5"}],
+    })
+}
+
+/// `base` with the field at `pointer` set (its parent must exist).
+fn with(mut base: Value, pointer: &str, value: Value) -> Value {
+    let (parent, last) = pointer.rsplit_once('/').expect("a JSON pointer");
+    match base.pointer_mut(parent).expect("the parent exists") {
+        Value::Array(items) => items[last.parse::<usize>().expect("an index")] = value,
+        Value::Object(fields) => {
+            fields.insert(last.to_string(), value);
+        }
+        _ => panic!("{parent} is not a container"),
+    }
+    base
+}
+
+fn check_vap(spec: Value) -> Vec<String> {
+    check(ARG, "v1", "validatingadmissionpolicies", vap(spec), None)
+}
+
+fn vapb(spec: Value) -> Value {
+    json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "b"}, "spec": spec})
+}
+
+fn check_vapb(spec: Value) -> Vec<String> {
+    check(
+        ARG,
+        "v1",
+        "validatingadmissionpolicybindings",
+        vapb(spec),
+        None,
+    )
+}
+
+#[test]
+fn validating_admission_policies_follow_upstream() {
+    let none: Vec<String> = Vec::new();
+    assert_eq!(check_vap(vap_spec()), none);
+    let full = json!({
+        "failurePolicy": "Ignore",
+        "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+        "matchConstraints": {
+            "matchPolicy": "Exact",
+            "namespaceSelector": {"matchLabels": {"a": "b"}},
+            "resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"],
+                "resources": ["*", "pods/status"], "scope": "Namespaced", "resourceNames": ["x"]}],
+            "excludeResourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                "operations": ["DELETE"], "resources": ["*/*"]}],
+        },
+        "matchConditions": [{"name": "is-web", "expression": "has(object.metadata.labels)"}],
+        "variables": [{"name": "limit", "expression": "params.data.max"},
+            {"name": "ok", "expression": "variables.limit == '3'"}],
+        "validations": [{"expression": "variables.ok", "message": "too many",
+            "messageExpression": "'limit ' + variables.limit", "reason": "Forbidden"}],
+        "auditAnnotations": [{"key": "high", "valueExpression": "'yes'"}],
+    });
+    assert_eq!(check_vap(full), none);
+
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (
+            json!({"validations": [{"expression": "true"}]}),
+            vec!["spec.matchConstraints: Required value"],
+        ),
+        (
+            with(vap_spec(), "/matchConstraints", json!({})),
+            vec!["spec.matchConstraints.resourceRules: Required value"],
+        ),
+        (
+            with(vap_spec(), "/validations", json!([])),
+            vec![
+                "spec.validations: Required value: validations or auditAnnotations must contain at least one item",
+                "spec.auditAnnotations: Required value: validations or auditAnnotations must contain at least one item",
+            ],
+        ),
+        (
+            with(vap_spec(), "/failurePolicy", json!("Sometimes")),
+            vec![
+                r#"spec.failurePolicy: Unsupported value: "Sometimes": supported values: "Fail", "Ignore""#,
+            ],
+        ),
+        (
+            with(vap_spec(), "/matchConstraints/matchPolicy", json!("Loose")),
+            vec![
+                r#"spec.matchConstraints.matchPolicy: Unsupported value: "Loose": supported values: "Equivalent", "Exact""#,
+            ],
+        ),
+        (
+            with(
+                vap_spec(),
+                "/matchConstraints/resourceRules/0",
+                json!({"scope": "Everywhere", "resourceNames": ["a/b", "c", "c"]}),
+            ),
+            vec![
+                r#"spec.matchConstraints.resourceRules[0].resourceNames[0]: Invalid value: "a/b": may not contain '/'"#,
+                r#"spec.matchConstraints.resourceRules[0].resourceNames[2]: Duplicate value: "c""#,
+                "spec.matchConstraints.resourceRules[0].operations: Required value",
+                "spec.matchConstraints.resourceRules[0].apiGroups: Required value",
+                "spec.matchConstraints.resourceRules[0].apiVersions: Required value",
+                "spec.matchConstraints.resourceRules[0].resources: Required value",
+                r#"spec.matchConstraints.resourceRules[0].scope: Unsupported value: "Everywhere": supported values: "*", "Cluster", "Namespaced""#,
+            ],
+        ),
+        (
+            with(
+                vap_spec(),
+                "/matchConstraints/resourceRules/0",
+                json!({
+                "apiGroups": ["*", "apps"], "apiVersions": ["v1", ""], "operations": ["*", "PATCH"],
+                "resources": ["*", "pods", "*/*"]}),
+            ),
+            vec![
+                r#"spec.matchConstraints.resourceRules[0].operations: Invalid value: []admissionregistration.OperationType{"*", "PATCH"}: if '*' is present, must not specify other operations"#,
+                r#"spec.matchConstraints.resourceRules[0].operations[1]: Unsupported value: "PATCH": supported values: "*", "CONNECT", "CREATE", "DELETE", "UPDATE""#,
+                r#"spec.matchConstraints.resourceRules[0].apiGroups: Invalid value: []string{"*", "apps"}: if '*' is present, must not specify other API groups"#,
+                "spec.matchConstraints.resourceRules[0].apiVersions[1]: Required value",
+                r#"spec.matchConstraints.resourceRules[0].resources: Invalid value: []string{"*", "pods", "*/*"}: if '*/*' is present, must not specify other resources"#,
+                r#"spec.matchConstraints.resourceRules[0].resources: Invalid value: []string{"*", "pods", "*/*"}: if '*' is present, must not specify other resources without subresources"#,
+            ],
+        ),
+        (
+            with(
+                vap_spec(),
+                "/validations",
+                json!([
+                    {"expression": " "},
+                    {"expression": "true", "message": "a\nb", "reason": "Teapot"},
+                    {"expression": "true", "message": "  ", "messageExpression": " "},
+                ]),
+            ),
+            vec![
+                "spec.validations[0].expression: Required value: expression is not specified",
+                "spec.validations[1].message: Invalid value: \"a\\nb\": message must not contain line breaks",
+                r#"spec.validations[1].reason: Unsupported value: "Teapot": supported values: "Forbidden", "Invalid", "RequestEntityTooLarge""#,
+                r#"spec.validations[2].messageExpression: Invalid value: " ": must be non-empty if specified"#,
+                r#"spec.validations[2].message: Invalid value: "  ": message must be non-empty if specified"#,
+            ],
+        ),
+        (
+            with(vap_spec(), "/paramKind", json!({"apiVersion": "a/b/c"})),
+            vec![
+                r#"spec.paramKind.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c"#,
+                "spec.paramKind.kind: Required value",
+            ],
+        ),
+        (
+            with(
+                vap_spec(),
+                "/variables",
+                json!([
+                {"name": "1x", "expression": "1"}, {"name": "", "expression": ""}]),
+            ),
+            vec![
+                r#"spec.variables[0].name: Invalid value: "1x": name is not a valid CEL identifier"#,
+                "spec.variables[1].name: Required value: name is not specified",
+                "spec.variables[1].expression: Required value: expression is not specified",
+            ],
+        ),
+        (
+            with(
+                vap_spec(),
+                "/matchConditions",
+                json!([
+                {"name": "a", "expression": "true"}, {"name": "a", "expression": ""}]),
+            ),
+            vec![
+                "spec.matchConditions[1].expression: Required value",
+                r#"spec.matchConditions[1].name: Duplicate value: "a""#,
+            ],
+        ),
+    ];
+    for (spec, want) in cases {
+        assert_eq!(check_vap(spec.clone()), want, "spec {spec}");
+    }
+}
+
+#[test]
+fn policy_expressions_that_do_not_compile_are_invalid() {
+    let got = check_vap(with(
+        vap_spec(),
+        "/validations/0/expression",
+        json!("1 + 1"),
+    ));
+    assert_eq!(
+        got,
+        vec![
+            r#"spec.validations[0].expression: Invalid value: "1 + 1": must evaluate to bool but got int"#
+        ]
+    );
+    let got = check_vap(with(
+        vap_spec(),
+        "/validations/0/expression",
+        json!("params.x"),
+    ));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            r#"spec.validations[0].expression: Invalid value: "params.x": compilation failed: "#
+        ) && got[0].contains("undeclared reference to 'params'"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn unchanged_match_conditions_are_not_rechecked_on_update() {
+    let spec = with(
+        vap_spec(),
+        "/matchConditions",
+        json!([{"name": "a", "expression": ""}]),
+    );
+    let old = vap(spec.clone());
+    let new = with(
+        vap(spec.clone()),
+        "/spec/validations/0/expression",
+        json!("false"),
+    );
+    assert_eq!(
+        check(ARG, "v1", "validatingadmissionpolicies", new, Some(old)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        check_vap(spec),
+        vec!["spec.matchConditions[0].expression: Required value"]
+    );
+}
+
+#[test]
+fn validating_admission_policy_bindings_follow_upstream() {
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        check_vapb(
+            json!({"policyName": "p", "validationActions": ["Deny", "Audit"],
+            "paramRef": {"name": "cm", "parameterNotFoundAction": "Deny"},
+            "matchResources": {"namespaceSelector": {"matchLabels": {"a": "b"}}}})
+        ),
+        none
+    );
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (
+            json!({}),
+            vec![
+                "spec.policyName: Required value",
+                "spec.validationActions: Required value: at least one validation action is required",
+            ],
+        ),
+        (
+            json!({"policyName": "p", "validationActions": ["Deny", "Warn", "Deny", "Block"]}),
+            vec![
+                r#"spec.validationActions[2]: Duplicate value: "Deny""#,
+                r#"spec.validationActions[3]: Unsupported value: "Block": supported values: "Audit", "Deny", "Warn""#,
+                r#"spec.validationActions: Invalid value: []admissionregistration.ValidationAction{"Deny", "Warn", "Deny", "Block"}: must not contain both Deny and Warn (repeating the same validation failure information in the API response and headers serves no purpose)"#,
+            ],
+        ),
+        (
+            json!({"policyName": "p", "validationActions": ["Audit"],
+                "paramRef": {"name": "x", "selector": {}}}),
+            vec![
+                "spec.paramRef.name: Forbidden: name and selector are mutually exclusive",
+                "spec.paramRef.selector: Forbidden: name and selector are mutually exclusive",
+                "spec.paramRef.parameterNotFoundAction: Required value",
+            ],
+        ),
+        (
+            json!({"policyName": "p", "validationActions": ["Audit"],
+                "paramRef": {"parameterNotFoundAction": "Maybe"}}),
+            vec![
+                "spec.paramRef: Required value: one of name or selector must be specified",
+                r#"spec.paramRef.parameterNotFoundAction: Unsupported value: "Maybe": supported values: "Deny", "Allow""#,
+            ],
+        ),
+    ];
+    for (spec, want) in cases {
+        assert_eq!(check_vapb(spec.clone()), want, "spec {spec}");
+    }
+}

@@ -7,7 +7,7 @@
 //! then evaluates them against each version of the object the write would store.
 
 mod authz;
-mod cel;
+pub(crate) mod cel;
 mod matching;
 mod source;
 mod validating;
