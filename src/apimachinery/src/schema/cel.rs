@@ -681,37 +681,39 @@ fn generic(v: &Value) -> CelValue {
     }
 }
 
+/// CEL's reserved words: not usable as identifiers.
+pub const RESERVED_WORDS: [&str; 21] = [
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
 /// Upstream's `cel.Escape` of a property name; `None` when it cannot be
 /// accessed from CEL.
 pub fn escape(ident: &str) -> Option<String> {
-    const RESERVED: [&str; 21] = [
-        "true",
-        "false",
-        "null",
-        "in",
-        "as",
-        "break",
-        "const",
-        "continue",
-        "else",
-        "for",
-        "function",
-        "if",
-        "import",
-        "let",
-        "loop",
-        "package",
-        "namespace",
-        "return",
-        "var",
-        "void",
-        "while",
-    ];
     let first = ident.chars().next()?;
     if first.is_ascii_digit() {
         return None;
     }
-    if RESERVED.contains(&ident) {
+    if RESERVED_WORDS.contains(&ident) {
         return Some(format!("__{ident}__"));
     }
     let mut out = String::with_capacity(ident.len());

@@ -35,8 +35,8 @@ pub use self::cel::{UNSUPPORTED_FUNCTIONS, compile_rules, has_cel_rules, validat
 /// CEL for admission policies: compile once, evaluate with [`cel`] contexts.
 pub mod admission_cel {
     pub use super::cel::{
-        MAX_MESSAGE_EXPRESSION_BYTES, ReturnType, compile_admission, error_string, json_to_cel,
-        new_environment,
+        MAX_MESSAGE_EXPRESSION_BYTES, RESERVED_WORDS, ReturnType, compile_admission, error_string,
+        json_to_cel, new_environment,
     };
 }
 pub use checks::validate_crd_schema;
