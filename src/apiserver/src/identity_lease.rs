@@ -124,15 +124,13 @@ async fn renew_lease(
         }
         lease
     };
-    match server.registry.get(&info, NAMESPACE, name).await {
-        Ok(_) => {
-            server
-                .registry
-                .update(&info, NAMESPACE, name, Part::Main, false, |current| {
-                    Ok(renewed(current))
-                })
-                .await?;
-        }
+    let updated = server
+        .registry
+        .update(&info, NAMESPACE, name, Part::Main, false, |current| {
+            Ok(renewed(current))
+        })
+        .await;
+    match updated {
         Err(e) if e.code == 404 => match server
             .registry
             .create(&info, NAMESPACE, renewed(None), false)
@@ -144,7 +142,9 @@ async fn renew_lease(
                 other?;
             }
         },
-        Err(e) => return Err(e),
+        other => {
+            other?;
+        }
     }
     Ok(())
 }
