@@ -228,7 +228,13 @@ pub async fn start(config: Config) -> Result<RunningServer> {
     let resources = ResourceTable::builtin();
     futures::future::join_all(resources.iter().filter(|r| !r.create_only).map(|r| {
         let (cacher, prefix) = (cacher.clone(), r.key_prefix());
-        async move { cacher.register(&prefix).await }
+        let trigger = crate::strategy::trigger_fn(r);
+        async move {
+            match trigger {
+                Some(trigger) => cacher.register_indexed(&prefix, trigger).await,
+                None => cacher.register(&prefix).await,
+            }
+        }
     }))
     .await;
     let openapi = PublishedOpenApi::new(OpenApi::new(&resources));

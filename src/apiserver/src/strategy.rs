@@ -2,7 +2,10 @@
 //! which names are valid, which fields are selectable. The order in which they run is fixed
 //! once, in `registry.rs`.
 
+use std::sync::Arc;
+
 use den_apimachinery::validation::{self, Cause};
+use den_storage::cacher::TriggerFn;
 use serde_json::{Value, json};
 
 use crate::objects::{self, meta_mut};
@@ -442,6 +445,36 @@ pub fn selectable_fields(info: &ResourceInfo) -> Vec<String> {
         _ => &[],
     };
     fields.iter().map(|f| f.to_string()).collect()
+}
+
+/// The field whose value indexes the resource's watchers (upstream's indexed trigger): a
+/// kubelet's `spec.nodeName=<node>` watch is offered only the pods of its node.
+pub fn trigger_field(info: &ResourceInfo) -> Option<&'static str> {
+    info.is("", "pods").then_some("spec.nodeName")
+}
+
+/// What the watch cache reads a resource's [`trigger_field`] from the stored bytes with.
+pub fn trigger_fn(info: &ResourceInfo) -> Option<TriggerFn> {
+    trigger_field(info).map(|_| Arc::new(pod_node_name) as TriggerFn)
+}
+
+/// A stored pod's `spec.nodeName` (empty when unset, as the field selector compares it),
+/// read without building the whole object.
+fn pod_node_name(stored: &[u8]) -> String {
+    #[derive(serde::Deserialize, Default)]
+    struct Pod {
+        #[serde(default)]
+        spec: Spec,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Spec {
+        #[serde(rename = "nodeName", default)]
+        node_name: Option<String>,
+    }
+    serde_json::from_slice::<Pod>(stored)
+        .ok()
+        .and_then(|pod| pod.spec.node_name)
+        .unwrap_or_default()
 }
 
 /// The value of a selectable field, as upstream's field set renders it.

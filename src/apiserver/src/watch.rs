@@ -6,7 +6,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use den_apimachinery::status::ApiError;
 use den_apimachinery::validation::Cause;
-use den_storage::{EventType, Revision, StorageError, WatchEvent};
+use den_storage::{EventType, ProgressSchedule, Revision, StorageError, WatchEvent, WatchOptions};
 use futures::StreamExt;
 use http::{Response, StatusCode, header};
 use rand::Rng;
@@ -120,10 +120,29 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
         (Vec::new(), start)
     };
 
-    let prefix = if info.namespaced && !req.request.namespace.is_empty() {
-        format!("{}{}/", info.key_prefix(), req.request.namespace)
+    let namespace = &req.request.namespace;
+    let mut prefix = if info.namespaced && !namespace.is_empty() {
+        format!("{}{namespace}/", info.key_prefix())
     } else {
         info.key_prefix()
+    };
+    let field = |name: &str| opts.fields.as_ref().and_then(|f| f.exact_match(name));
+    // A watch of one object watches its key (upstream does the same): other objects'
+    // changes are not even offered to it.
+    if let Some(name) = field("metadata.name")
+        && (!info.namespaced || !namespace.is_empty())
+    {
+        prefix.push_str(name);
+    }
+    let deadline = tokio::time::Instant::now() + params.timeout;
+    let options = WatchOptions {
+        trigger: crate::strategy::trigger_field(&info)
+            .and_then(field)
+            .map(str::to_owned),
+        progress: params.allow_bookmarks.then_some(ProgressSchedule {
+            every: BOOKMARK_INTERVAL,
+            deadline: Some(deadline),
+        }),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut encoder = Encoder {
@@ -131,7 +150,12 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
         output: req.output,
         columns_sent: false,
     };
-    match server.registry.storage.watch(&prefix, start).await {
+    match server
+        .registry
+        .storage
+        .watch_with(&prefix, start, &options)
+        .await
+    {
         Ok(events) => {
             let shared = server.encoded_events.clone();
             let initial_end_bookmark = params.send_initial_events == Some(true);
@@ -141,10 +165,10 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
                     shared,
                     opts,
                     encoder,
-                    params,
                     initial,
                     initial_end_bookmark,
                     last: start,
+                    deadline,
                 };
                 stream.run(events).await;
             });
@@ -269,10 +293,10 @@ struct WatchStream {
     shared: Arc<EncodedEvents>,
     opts: ListOptions,
     encoder: Encoder,
-    params: WatchParams,
     initial: Vec<Value>,
     initial_end_bookmark: bool,
     last: Revision,
+    deadline: tokio::time::Instant,
 }
 
 impl WatchStream {
@@ -289,17 +313,12 @@ impl WatchStream {
                 return;
             }
         }
-        let deadline = tokio::time::sleep(self.params.timeout);
+        let deadline = tokio::time::sleep_until(self.deadline);
         tokio::pin!(deadline);
-        let mut bookmarks = tokio::time::interval_at(
-            tokio::time::Instant::now() + BOOKMARK_INTERVAL,
-            BOOKMARK_INTERVAL,
-        );
         loop {
             let line = tokio::select! {
                 _ = &mut deadline => return,
                 _ = self.tx.closed() => return,
-                _ = bookmarks.tick(), if self.params.allow_bookmarks => Some(self.encoder.bookmark(self.last, false)),
                 event = events.next() => match event {
                     Some(Ok(event)) => self.convert(event),
                     Some(Err(StorageError::Compacted { requested, compacted })) => {
@@ -323,21 +342,30 @@ impl WatchStream {
     /// that stops matching is DELETED for it, one that starts matching is ADDED.
     fn convert(&mut self, event: WatchEvent) -> Option<Bytes> {
         let revision = event.revision();
-        self.last = revision;
+        self.last = self.last.max(revision);
         let info = self.encoder.info.clone();
         // Decoded and encoded once for every watcher of this resource.
-        let current = self.shared.get(&info, &event.kv, revision);
+        let current = || self.shared.get(&info, &event.kv, revision);
         let matches = |obj: &Value| registry::matches(&info, obj, &self.opts);
-        let event_type = match event.event_type {
-            EventType::Deleted => matches(&current.value).then_some("DELETED")?,
-            EventType::Created => matches(&current.value).then_some("ADDED")?,
+        let (event_type, current) = match event.event_type {
+            // Storage yields progress only when bookmarks were allowed, at their schedule.
+            EventType::Progress => return Some(self.encoder.bookmark(self.last, false)),
+            EventType::Deleted => {
+                let current = current();
+                (matches(&current.value).then_some("DELETED")?, current)
+            }
+            EventType::Created => {
+                let current = current();
+                (matches(&current.value).then_some("ADDED")?, current)
+            }
             EventType::Modified => {
+                let current = current();
                 let before = event
                     .prev
                     .as_ref()
                     .map(|kv| self.shared.get(&info, kv, kv.mod_revision));
                 let was = before.as_ref().is_some_and(|b| matches(&b.value));
-                match (matches(&current.value), was) {
+                let event_type = match (matches(&current.value), was) {
                     (true, true) => "MODIFIED",
                     (true, false) => "ADDED",
                     // It stopped matching: this watcher sees its last matching state deleted.
@@ -347,7 +375,8 @@ impl WatchStream {
                         return Some(self.encoder.object_event("DELETED", gone));
                     }
                     (false, false) => return None,
-                }
+                };
+                (event_type, current)
             }
         };
         Some(self.encoder.shared_event(event_type, &current))

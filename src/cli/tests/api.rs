@@ -59,6 +59,8 @@ on_both_stores!(
     a_label_filtered_watch_sees_deleted_when_an_object_stops_matching,
     watch_and_continue_from_a_compacted_revision_get_410_expired,
     send_initial_events_ends_with_the_initial_events_end_bookmark,
+    a_watch_allowing_bookmarks_gets_one_at_a_fresh_revision_before_its_deadline,
+    watches_by_node_and_by_name_see_only_their_pods,
     exact_resource_version_lists_read_the_past,
     finalizers_hold_deletion_until_the_last_one_goes,
     preconditions_and_stale_updates_conflict,
@@ -435,6 +437,150 @@ async fn watch_and_continue_from_a_compacted_revision_get_410_expired(backend: B
         }
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
+}
+
+async fn a_watch_allowing_bookmarks_gets_one_at_a_fresh_revision_before_its_deadline(
+    backend: Backend,
+) {
+    let Some((den, api)) = start(backend, &[]).await else {
+        return;
+    };
+    // A namespace of its own: its controllers add a service account and a configmap, no
+    // secret, so a watch of its secrets sees no change.
+    let client = den.client().await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": "quiet"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let quiet: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, "quiet");
+    let start_rv = api
+        .create(&PostParams::default(), &configmap("first", &[]))
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    // kube's WatchParams allow bookmarks; the watch ends after 4 s, its bookmark is due at 2 s.
+    let mut events = quiet
+        .watch(&WatchParams::default().timeout(4), &start_rv)
+        .await
+        .unwrap()
+        .boxed();
+    let began = std::time::Instant::now();
+    let mut last_rv = start_rv.clone();
+    for i in 0..5 {
+        last_rv = api
+            .create(
+                &PostParams::default(),
+                &configmap(&format!("elsewhere-{i}"), &[]),
+            )
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+            .unwrap();
+    }
+    let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+        .await
+        .unwrap()
+        .unwrap();
+    let elapsed = began.elapsed();
+    match event {
+        Some(WatchEvent::Bookmark(b)) => {
+            // The namespace saw no change, yet the bookmark moves on with the store.
+            let rv: i64 = b.metadata.resource_version.parse().unwrap();
+            assert!(
+                rv >= last_rv.parse::<i64>().unwrap(),
+                "bookmark at {rv}, last write at {last_rv}"
+            );
+        }
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+    assert!(
+        elapsed >= Duration::from_millis(1_500) && elapsed < Duration::from_millis(3_500),
+        "bookmark after {elapsed:?}, due 2 s before the 4 s deadline"
+    );
+    // Then the watch ends at its deadline.
+    let end = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+        .await
+        .unwrap();
+    assert!(matches!(end, Ok(None)), "{end:?}");
+}
+
+async fn watches_by_node_and_by_name_see_only_their_pods(backend: Backend) {
+    use k8s_openapi::api::core::v1::Pod;
+    let Some((den, _)) = start(backend, &[]).await else {
+        return;
+    };
+    let pods: Api<Pod> = Api::namespaced(den.client().await, "default");
+    let pod = |name: &str, node: Option<&str>| -> Pod {
+        let mut spec = json!({"containers": [{"name": "c", "image": "busybox"}]});
+        if let Some(node) = node {
+            spec["nodeName"] = json!(node);
+        }
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+    };
+    let rv = pods
+        .create(&PostParams::default(), &pod("before", Some("node-a")))
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let watch = async |fields: &str| {
+        pods.watch(&WatchParams::default().fields(fields), &rv)
+            .await
+            .unwrap()
+            .boxed()
+    };
+    let mut node_a = watch("spec.nodeName=node-a").await;
+    let mut unscheduled = watch("spec.nodeName=").await;
+    let mut by_name = watch("metadata.name=b1").await;
+    for (name, node) in [
+        ("a1", Some("node-a")),
+        ("b1", Some("node-b")),
+        ("b10", Some("node-b")),
+        ("pending", None),
+        ("a2", Some("node-a")),
+    ] {
+        pods.create(&PostParams::default(), &pod(name, node))
+            .await
+            .unwrap();
+    }
+    for name in ["a1", "b1", "b10", "pending"] {
+        pods.delete(name, &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+    }
+    async fn seen(
+        events: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<Pod>>> + Unpin),
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(1_500), events.next()).await
+        {
+            let (kind, pod) = match event.unwrap() {
+                WatchEvent::Added(p) => ("ADDED", p),
+                WatchEvent::Modified(p) => ("MODIFIED", p),
+                WatchEvent::Deleted(p) => ("DELETED", p),
+                WatchEvent::Bookmark(_) => continue,
+                WatchEvent::Error(e) => panic!("{e:?}"),
+            };
+            out.push(format!("{kind} {}", pod.metadata.name.unwrap()));
+        }
+        out
+    }
+    assert_eq!(
+        seen(&mut node_a).await,
+        ["ADDED a1", "ADDED a2", "DELETED a1"]
+    );
+    assert_eq!(
+        seen(&mut unscheduled).await,
+        ["ADDED pending", "DELETED pending"]
+    );
+    assert_eq!(seen(&mut by_name).await, ["ADDED b1", "DELETED b1"]);
 }
 
 async fn send_initial_events_ends_with_the_initial_events_end_bookmark(backend: Backend) {

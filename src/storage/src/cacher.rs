@@ -9,7 +9,10 @@
 //!   it is current at (see *Consistent reads* below),
 //! - a capacity-bounded window of recent events with their previous values (upstream's cyclic
 //!   buffer in `watch_cache.go`),
-//! - the watchers, indexed by their prefix (`cacher.go` indexes by trigger fields).
+//! - the watchers, indexed by their prefix and, for prefixes registered with a trigger
+//!   ([`Cacher::register_indexed`]), by the trigger value they want: with 5,000 kubelets each
+//!   watching `spec.nodeName=<node>`, a pod's change reaches the one or two whose node it
+//!   names, not all 5,000 (upstream's indexed triggers in `cacher.go`).
 //!
 //! The task starts with a list of the inner store and a watch from the list's revision; when
 //! the watch fails it re-lists (see [`Phase`]). ONE inner watch per prefix feeds every cache
@@ -42,7 +45,19 @@
 //! after the drain; on etcd the settle time covers the usual delay between a write's answer
 //! and its watch event, but nothing bounds it. An event that arrives after the cache confirmed
 //! a later revision ("late") is still applied and delivered to every watcher of its key, and
-//! logged. A progress primitive in the trait (etcd's `RequestProgress`) would make this exact.
+//! logged. etcd's `RequestProgress` would make this exact, but only on etcd 3.4.31+/3.5.13+:
+//! older releases may answer it before events still queued (etcd issues 15220 and 17507).
+//! Upstream therefore serves consistent reads from its cache only on those releases; Debian's
+//! etcd is 3.4.23, so Den on etcd sends consistent lists to the store
+//! ([`CacherConfig::consistent_reads_from_cache`]), as upstream would on it.
+//!
+//! ## Progress (bookmarks)
+//!
+//! A watcher given a [`crate::ProgressSchedule`] gets [`EventType::Progress`] events through
+//! its queue, so after every change it was sent: when one is due, the task confirms the cache
+//! is current at the store's revision (as for a consistent read) and offers that revision to
+//! every due watcher. A quiet prefix's watchers thereby move on with the store, and can resume
+//! after a compaction. A watcher whose queue is full skips that progress event.
 //!
 //! ## Slow watchers
 //!
@@ -51,7 +66,7 @@
 //! share one short budget ([`CacherConfig::dispatch_budget`]) to make room, and the ones still
 //! full are terminated: their stream yields [`TOO_SLOW`] as an `Internal` error and ends.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::Bound;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,13 +77,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{FutureExt, Stream, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::{
-    Backend, EventType, KeyValue, ListResult, Result, Revision, StorageError, WatchEvent,
-    WatchStream,
+    Backend, EventType, KeyValue, ListResult, ProgressSchedule, Result, Revision, StorageError,
+    WatchEvent, WatchOptions, WatchStream,
 };
+
+/// A prefix's trigger: the value a stored object has for the indexed field (e.g. a pod's
+/// `spec.nodeName`, empty when unset), read from its stored bytes.
+pub type TriggerFn = Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
 
 /// The error message a terminated slow watcher ends with.
 pub const TOO_SLOW: &str = "watch cache: watcher too slow";
@@ -153,6 +173,17 @@ impl Cacher {
     /// read timeout; until then, calls under the prefix pass through to the store).
     /// Registering a prefix twice is a no-op.
     pub async fn register(&self, prefix: &str) {
+        self.register_cache(prefix, None).await
+    }
+
+    /// [`Cacher::register`], with watchers indexed by the value `trigger` gives each object:
+    /// a watcher asking for a trigger value ([`WatchOptions::trigger`]) is offered only the
+    /// changes of objects that have that value before or after the change.
+    pub async fn register_indexed(&self, prefix: &str, trigger: TriggerFn) {
+        self.register_cache(prefix, Some(trigger)).await
+    }
+
+    async fn register_cache(&self, prefix: &str, trigger: Option<TriggerFn>) {
         let cache = {
             let mut caches = write(&self.caches);
             if let Some(existing) = caches.iter().find(|c| c.prefix == prefix) {
@@ -167,6 +198,8 @@ impl Cacher {
                     sync_tx,
                     ready: ready_tx,
                     next_watcher: AtomicU64::new(0),
+                    trigger,
+                    progress_changed: Notify::new(),
                 });
                 caches.push(cache.clone());
                 caches.sort_by_key(|c| std::cmp::Reverse(c.prefix.len()));
@@ -272,12 +305,22 @@ impl Backend for Cacher {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        self.watch_with(prefix, after, &WatchOptions::default())
+            .await
+    }
+
+    async fn watch_with(
+        &self,
+        prefix: &str,
+        after: Revision,
+        options: &WatchOptions,
+    ) -> Result<WatchStream> {
         if let Some(cache) = self.cache_for(prefix)
-            && let Some(stream) = PrefixCache::watch(&cache, prefix, after)
+            && let Some(stream) = PrefixCache::watch(&cache, prefix, after, options)
         {
             return Ok(stream);
         }
-        self.inner.watch(prefix, after).await
+        self.inner.watch_with(prefix, after, options).await
     }
 
     async fn current_revision(&self) -> Result<Revision> {
@@ -308,6 +351,11 @@ struct PrefixCache {
     /// Whether the state holds a list (false before the first list and while re-listing).
     ready: tokio::sync::watch::Sender<bool>,
     next_watcher: AtomicU64,
+    /// The indexed trigger, when the prefix has one.
+    trigger: Option<TriggerFn>,
+    /// Wakes the task when a watcher's first progress event is due (it may be earlier than
+    /// the one the task sleeps for).
+    progress_changed: Notify,
 }
 
 struct SyncRequest {
@@ -378,7 +426,12 @@ impl PrefixCache {
     }
 
     /// A cache watcher, or None when `after` is older than the window.
-    fn watch(this: &Arc<Self>, prefix: &str, after: Revision) -> Option<WatchStream> {
+    fn watch(
+        this: &Arc<Self>,
+        prefix: &str,
+        after: Revision,
+        options: &WatchOptions,
+    ) -> Option<WatchStream> {
         let mut state = write(&this.state);
         if after < state.floor {
             return None;
@@ -393,18 +446,25 @@ impl PrefixCache {
         let shared = Arc::new(WatcherShared::default());
         let id = this.next_watcher.fetch_add(1, Ordering::Relaxed);
         state.watchers.insert(
-            prefix,
             id,
             WatcherHandle {
                 tx,
                 after,
                 shared: shared.clone(),
+                prefix: prefix.to_owned(),
+                // Without an index every watcher is offered every change.
+                trigger: options.trigger.clone().filter(|_| this.trigger.is_some()),
+                progress: options.progress,
+                progress_at: None,
             },
+            Instant::now(),
         );
         drop(state);
+        if options.progress.is_some() {
+            this.progress_changed.notify_one();
+        }
         Some(Box::pin(CacheWatcher {
             cache: this.clone(),
-            prefix: prefix.to_owned(),
             id,
             replay,
             rx,
@@ -429,6 +489,12 @@ struct WatcherHandle {
     /// Only events after this revision are for the watcher (late events aside).
     after: Revision,
     shared: Arc<WatcherShared>,
+    prefix: String,
+    /// The trigger value the watcher wants (only when its cache indexes one).
+    trigger: Option<String>,
+    progress: Option<ProgressSchedule>,
+    /// When its next progress event is due (its entry in `WatcherIndex::progress_due`).
+    progress_at: Option<Instant>,
 }
 
 impl WatcherHandle {
@@ -437,37 +503,92 @@ impl WatcherHandle {
     }
 }
 
-/// Watchers keyed by their prefix, so an event is offered only to the watchers of the prefixes
-/// of its key: one hash lookup per distinct watcher-prefix length, not one check per watcher.
+/// The watchers, keyed by their prefix (and trigger value), so an event is offered only to the
+/// watchers of the prefixes of its key: one hash lookup per distinct watcher-prefix length,
+/// not one check per watcher.
 #[derive(Default)]
 struct WatcherIndex {
-    by_prefix: HashMap<String, HashMap<u64, WatcherHandle>>,
+    handles: HashMap<u64, WatcherHandle>,
+    by_prefix: HashMap<String, PrefixWatchers>,
     /// How many prefixes of each length are in `by_prefix`.
     lengths: BTreeMap<usize, usize>,
+    /// How many watchers want a trigger value.
+    triggered: usize,
+    /// When each watcher that wants progress events is due for the next one.
+    progress_due: BTreeSet<(Instant, u64)>,
+}
+
+/// The watchers of one prefix.
+#[derive(Default)]
+struct PrefixWatchers {
+    /// Watchers of every change under the prefix.
+    all: HashSet<u64>,
+    /// Watchers of the changes of objects with a trigger value, by that value.
+    by_trigger: HashMap<String, HashSet<u64>>,
 }
 
 impl WatcherIndex {
-    fn insert(&mut self, prefix: &str, id: u64, handle: WatcherHandle) {
-        let set = self.by_prefix.entry(prefix.to_owned()).or_insert_with(|| {
-            *self.lengths.entry(prefix.len()).or_default() += 1;
-            HashMap::new()
-        });
-        set.insert(id, handle);
+    fn insert(&mut self, id: u64, handle: WatcherHandle, now: Instant) {
+        let watchers = self
+            .by_prefix
+            .entry(handle.prefix.clone())
+            .or_insert_with(|| {
+                *self.lengths.entry(handle.prefix.len()).or_default() += 1;
+                PrefixWatchers::default()
+            });
+        match &handle.trigger {
+            Some(value) => {
+                self.triggered += 1;
+                watchers
+                    .by_trigger
+                    .entry(value.clone())
+                    .or_default()
+                    .insert(id);
+            }
+            None => {
+                watchers.all.insert(id);
+            }
+        }
+        let mut handle = handle;
+        handle.progress_at = handle.progress.and_then(|p| p.next_after(now));
+        if let Some(due) = handle.progress_at {
+            self.progress_due.insert((due, id));
+        }
+        self.handles.insert(id, handle);
     }
 
-    fn remove(&mut self, prefix: &str, id: u64) -> Option<WatcherHandle> {
-        let set = self.by_prefix.get_mut(prefix)?;
-        let handle = set.remove(&id);
-        if set.is_empty() {
-            self.by_prefix.remove(prefix);
-            if let Some(n) = self.lengths.get_mut(&prefix.len()) {
-                *n -= 1;
-                if *n == 0 {
-                    self.lengths.remove(&prefix.len());
+    fn remove(&mut self, id: u64) -> Option<WatcherHandle> {
+        let handle = self.handles.remove(&id)?;
+        if let Some(due) = handle.progress_at {
+            self.progress_due.remove(&(due, id));
+        }
+        let prefix = handle.prefix.as_str();
+        if let Some(watchers) = self.by_prefix.get_mut(prefix) {
+            match &handle.trigger {
+                Some(value) => {
+                    self.triggered -= 1;
+                    if let Some(ids) = watchers.by_trigger.get_mut(value) {
+                        ids.remove(&id);
+                        if ids.is_empty() {
+                            watchers.by_trigger.remove(value);
+                        }
+                    }
+                }
+                None => {
+                    watchers.all.remove(&id);
+                }
+            }
+            if watchers.all.is_empty() && watchers.by_trigger.is_empty() {
+                self.by_prefix.remove(prefix);
+                if let Some(n) = self.lengths.get_mut(&prefix.len()) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.lengths.remove(&prefix.len());
+                    }
                 }
             }
         }
-        handle
+        Some(handle)
     }
 
     /// The prefixes that `key` falls under.
@@ -481,21 +602,67 @@ impl WatcherIndex {
             .collect()
     }
 
+    /// The watchers to offer a change of `key` to, whose object had the (distinct) trigger
+    /// values `triggers` before and after it.
+    fn targets(&self, key: &str, triggers: &[String]) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for prefix in self.prefixes_of(key) {
+            let watchers = &self.by_prefix[prefix];
+            ids.extend(watchers.all.iter().copied());
+            for value in triggers {
+                if let Some(triggered) = watchers.by_trigger.get(value) {
+                    ids.extend(triggered.iter().copied());
+                }
+            }
+        }
+        ids
+    }
+
+    /// When the next progress event is due.
+    fn next_progress(&self) -> Option<Instant> {
+        self.progress_due.first().map(|(due, _)| *due)
+    }
+
+    /// The watchers whose progress event is due by `now` (or within [`PROGRESS_BATCH`] of it,
+    /// so watchers due about together share one confirmation of the store's revision), each
+    /// scheduled for its next one.
+    fn take_due(&mut self, now: Instant) -> Vec<u64> {
+        let mut due = Vec::new();
+        while let Some(&(at, id)) = self.progress_due.first()
+            && at <= now + PROGRESS_BATCH
+        {
+            self.progress_due.pop_first();
+            due.push((at, id));
+        }
+        for &(at, id) in &due {
+            let Some(handle) = self.handles.get_mut(&id) else {
+                continue;
+            };
+            handle.progress_at = handle.progress.and_then(|p| p.next_after(at));
+            if let Some(next) = handle.progress_at {
+                self.progress_due.insert((next, id));
+            }
+        }
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
     fn clear(&mut self) {
+        self.handles.clear();
         self.by_prefix.clear();
         self.lengths.clear();
+        self.progress_due.clear();
+        self.triggered = 0;
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.by_prefix.values().map(HashMap::len).sum()
+        self.handles.len()
     }
 }
 
 /// The stream of one cache watcher: the replayed window, then its queue.
 struct CacheWatcher {
     cache: Arc<PrefixCache>,
-    prefix: String,
     id: u64,
     replay: VecDeque<Arc<WatchEvent>>,
     rx: mpsc::Receiver<Arc<WatchEvent>>,
@@ -531,9 +698,7 @@ impl Stream for CacheWatcher {
 
 impl Drop for CacheWatcher {
     fn drop(&mut self) {
-        write(&self.cache.state)
-            .watchers
-            .remove(&self.prefix, self.id);
+        write(&self.cache.state).watchers.remove(self.id);
     }
 }
 
@@ -568,18 +733,22 @@ impl CacheTask {
         match phase {
             Phase::Listing { attempt } => self.list_then_watch(attempt).await,
             Phase::Watching { mut stream } => {
-                tokio::select! {
+                let progress_due = read(&self.cache.state).watchers.next_progress();
+                let result = tokio::select! {
                     biased;
-                    item = stream.next() => match self.on_item(item).await {
-                        Ok(()) => Phase::Watching { stream },
-                        Err(e) => self.relist(e),
-                    },
-                    Some(request) = self.sync_rx.recv() => {
-                        match self.confirm_progress(request, &mut stream).await {
-                            Ok(()) => Phase::Watching { stream },
-                            Err(e) => self.relist(e),
-                        }
+                    _ = sleep_until(progress_due), if progress_due.is_some() => {
+                        self.send_progress(&mut stream).await
                     }
+                    item = stream.next() => self.on_item(item).await,
+                    Some(request) = self.sync_rx.recv() => {
+                        self.confirm_progress(request, &mut stream).await
+                    }
+                    // A new watcher may be due earlier than `progress_due`: look again.
+                    _ = self.cache.progress_changed.notified() => Ok(()),
+                };
+                match result {
+                    Ok(()) => Phase::Watching { stream },
+                    Err(e) => self.relist(e),
                 }
             }
         }
@@ -642,10 +811,8 @@ impl CacheTask {
         self.cache.ready.send_replace(false);
         let mut state = write(&self.cache.state);
         let reason = StorageError::Unavailable(format!("watch cache re-listing: {error}"));
-        for set in state.watchers.by_prefix.values() {
-            for handle in set.values() {
-                handle.terminate(reason.clone());
-            }
+        for handle in state.watchers.handles.values() {
+            handle.terminate(reason.clone());
         }
         state.watchers.clear();
         Phase::Listing { attempt: 1 }
@@ -676,16 +843,38 @@ impl CacheTask {
             requests.push(request);
         }
         let target = requests.iter().map(|r| r.target).max().unwrap_or(0);
-        let result = self.drain_until_quiet(stream, target).await;
-        if result.is_ok() {
-            let mut state = write(&self.cache.state);
-            state.revision = state.revision.max(target);
-        }
+        let result = self.catch_up(stream, target).await;
         let ok = result.is_ok();
         for request in requests {
             let _ = request.reply.send(ok);
         }
         result
+    }
+
+    /// Makes the cache current at `target` (see `drain_until_quiet`).
+    async fn catch_up(&mut self, stream: &mut WatchStream, target: Revision) -> Result<()> {
+        self.drain_until_quiet(stream, target).await?;
+        let mut state = write(&self.cache.state);
+        state.revision = state.revision.max(target);
+        Ok(())
+    }
+
+    /// Offers a progress event to every watcher due for one, at the store's current revision
+    /// (when the store answers; else at the cache's).
+    async fn send_progress(&mut self, stream: &mut WatchStream) -> Result<()> {
+        if let Ok(target) = self.inner.current_revision().await {
+            self.catch_up(stream, target).await?;
+        }
+        let mut state = write(&self.cache.state);
+        let event = Arc::new(WatchEvent::progress(state.revision));
+        for id in state.watchers.take_due(Instant::now()) {
+            let handle = &state.watchers.handles[&id];
+            // A full queue skips this one: the watcher has changes to read first.
+            if event.revision() >= handle.after {
+                let _ = handle.tx.try_send(event.clone());
+            }
+        }
+        Ok(())
     }
 
     async fn drain_until_quiet(
@@ -731,6 +920,7 @@ impl CacheTask {
                 EventType::Deleted => {
                     state.items.remove(&event.kv.key);
                 }
+                EventType::Progress => {}
             }
             state.revision = state.revision.max(revision);
             state.window.push_back(event.clone());
@@ -740,29 +930,23 @@ impl CacheTask {
                 }
             }
             // Non-blocking sends under the lock; only full watchers are waited for below.
+            let triggers = self.trigger_values(&state, &event);
             let mut closed = Vec::new();
-            let prefixes = state.watchers.prefixes_of(&event.kv.key);
-            for prefix in prefixes {
-                let Some(set) = state.watchers.by_prefix.get(prefix) else {
+            for id in state.watchers.targets(&event.kv.key, &triggers) {
+                let handle = &state.watchers.handles[&id];
+                if !late && revision <= handle.after {
                     continue;
-                };
-                for (id, handle) in set {
-                    if !late && revision <= handle.after {
-                        continue;
+                }
+                match handle.tx.try_send(event.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        blocked.push((id, handle.tx.clone()));
                     }
-                    match handle.tx.try_send(event.clone()) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            blocked.push((prefix.to_owned(), *id, handle.tx.clone()));
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => {
-                            closed.push((prefix.to_owned(), *id));
-                        }
-                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => closed.push(id),
                 }
             }
-            for (prefix, id) in closed {
-                state.watchers.remove(&prefix, id);
+            for id in closed {
+                state.watchers.remove(id);
             }
         }
         if blocked.is_empty() {
@@ -770,28 +954,61 @@ impl CacheTask {
         }
         let deadline = tokio::time::Instant::now() + self.cache.config.dispatch_budget;
         let mut too_slow = Vec::new();
-        for (prefix, id, tx) in blocked {
+        for (id, tx) in blocked {
             if tokio::time::timeout_at(deadline, tx.send(event.clone()))
                 .await
                 .is_err()
             {
-                too_slow.push((prefix, id));
+                too_slow.push(id);
             }
         }
         if too_slow.is_empty() {
             return;
         }
         let mut state = write(&self.cache.state);
-        for (prefix, id) in too_slow {
-            if let Some(handle) = state.watchers.remove(&prefix, id) {
-                tracing::debug!(prefix, "watch cache: terminating a slow watcher");
+        for id in too_slow {
+            if let Some(handle) = state.watchers.remove(id) {
+                tracing::debug!(
+                    prefix = handle.prefix,
+                    "watch cache: terminating a slow watcher"
+                );
                 handle.terminate(StorageError::Internal(TOO_SLOW.into()));
             }
         }
     }
+
+    /// The distinct trigger values of the object before and after `event`; none when no
+    /// watcher wants one.
+    fn trigger_values(&self, state: &State, event: &WatchEvent) -> Vec<String> {
+        let Some(trigger) = &self.cache.trigger else {
+            return Vec::new();
+        };
+        if state.watchers.triggered == 0 {
+            return Vec::new();
+        }
+        let mut values = vec![trigger(&event.kv.value)];
+        if let Some(prev) = &event.prev {
+            let before = trigger(&prev.value);
+            if before != values[0] {
+                values.push(before);
+            }
+        }
+        values
+    }
+}
+
+/// Sleeps until `at` (forever without one).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How early a progress event may go out to join others due about the same time.
+const PROGRESS_BATCH: Duration = Duration::from_secs(1);
 
 /// The longest the settle time grows to after late events.
 const MAX_SETTLE: Duration = Duration::from_millis(50);
@@ -813,23 +1030,33 @@ fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
 
-    fn handle() -> WatcherHandle {
+    fn handle(prefix: &str, trigger: Option<&str>) -> WatcherHandle {
         let (tx, _rx) = mpsc::channel(1);
         WatcherHandle {
             tx,
             after: 0,
             shared: Arc::default(),
+            prefix: prefix.into(),
+            trigger: trigger.map(Into::into),
+            progress: None,
+            progress_at: None,
         }
+    }
+
+    fn sorted(mut ids: Vec<u64>) -> Vec<u64> {
+        ids.sort();
+        ids
     }
 
     #[test]
     fn watcher_index_finds_only_the_prefixes_of_a_key() {
         let mut index = WatcherIndex::default();
-        index.insert("/pods/", 1, handle());
-        index.insert("/pods/ns1/", 2, handle());
-        index.insert("/pods/ns1/", 3, handle());
-        index.insert("/pods/ns10/", 4, handle());
-        index.insert("/pods/ns2/", 5, handle());
+        let now = Instant::now();
+        index.insert(1, handle("/pods/", None), now);
+        index.insert(2, handle("/pods/ns1/", None), now);
+        index.insert(3, handle("/pods/ns1/", None), now);
+        index.insert(4, handle("/pods/ns10/", None), now);
+        index.insert(5, handle("/pods/ns2/", None), now);
         assert_eq!(
             index.prefixes_of("/pods/ns1/a"),
             vec!["/pods/", "/pods/ns1/"]
@@ -840,12 +1067,71 @@ mod tests {
         );
         assert_eq!(index.prefixes_of("/pods/ns3/a"), vec!["/pods/"]);
         assert_eq!(index.len(), 5);
-        index.remove("/pods/ns1/", 2);
-        index.remove("/pods/ns1/", 3);
+        index.remove(2);
+        index.remove(3);
         assert_eq!(index.prefixes_of("/pods/ns1/a"), vec!["/pods/"]);
-        index.remove("/pods/ns10/", 4);
-        index.remove("/pods/ns2/", 5);
+        index.remove(4);
+        index.remove(5);
         // Lengths are refcounted: the length of `/pods/ns1/` is gone, `/pods/` stays.
         assert_eq!(index.lengths.len(), 1);
+    }
+
+    #[test]
+    fn watcher_index_offers_a_change_only_to_the_watchers_of_its_trigger_values() {
+        let mut index = WatcherIndex::default();
+        let now = Instant::now();
+        index.insert(1, handle("/pods/", None), now);
+        index.insert(2, handle("/pods/", Some("node-a")), now);
+        index.insert(3, handle("/pods/", Some("node-b")), now);
+        index.insert(4, handle("/pods/ns1/", Some("node-a")), now);
+        index.insert(5, handle("/pods/ns2/", Some("node-a")), now);
+        fn targets(index: &WatcherIndex, key: &str, triggers: &[&str]) -> Vec<u64> {
+            let triggers: Vec<String> = triggers.iter().map(|t| t.to_string()).collect();
+            sorted(index.targets(key, &triggers))
+        }
+        assert_eq!(targets(&index, "/pods/ns1/x", &["node-a"]), vec![1, 2, 4]);
+        // A pod moving from one node to another is offered to the watchers of both.
+        assert_eq!(
+            targets(&index, "/pods/ns1/x", &["node-b", "node-a"]),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(targets(&index, "/pods/ns3/x", &["node-c"]), vec![1]);
+        assert_eq!(index.triggered, 4);
+        index.remove(2);
+        index.remove(4);
+        assert_eq!(targets(&index, "/pods/ns1/x", &["node-a"]), vec![1]);
+        assert_eq!(index.triggered, 2);
+        assert!(!index.by_prefix["/pods/"].by_trigger.contains_key("node-a"));
+    }
+
+    #[test]
+    fn watcher_index_schedules_progress_and_before_the_deadline() {
+        let mut index = WatcherIndex::default();
+        let now = Instant::now();
+        let every = Duration::from_secs(60);
+        let mut minute = handle("/pods/", None);
+        minute.progress = Some(ProgressSchedule {
+            every,
+            deadline: None,
+        });
+        let mut short = handle("/pods/", None);
+        short.progress = Some(ProgressSchedule {
+            every,
+            deadline: Some(now + Duration::from_secs(10)),
+        });
+        index.insert(1, minute, now);
+        index.insert(2, short, now);
+        index.insert(3, handle("/pods/", None), now);
+        // The short watch's progress is due 2 s before its deadline.
+        assert_eq!(index.next_progress(), Some(now + Duration::from_secs(8)));
+        assert!(index.take_due(now + Duration::from_secs(6)).is_empty());
+        // Up to a second early, to go out with others.
+        assert_eq!(index.take_due(now + Duration::from_secs(7)), vec![2]);
+        // After its last one it has none left; the minute one is next.
+        assert_eq!(index.next_progress(), Some(now + every));
+        assert_eq!(index.take_due(now + every), vec![1]);
+        assert_eq!(index.next_progress(), Some(now + every * 2));
+        index.remove(1);
+        assert_eq!(index.next_progress(), None);
     }
 }

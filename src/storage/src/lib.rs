@@ -6,10 +6,12 @@
 //! clever loop (see [`guaranteed_update`]) is written once over any backend.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
 
 pub mod cacher;
 pub mod compactor;
@@ -53,6 +55,9 @@ pub enum EventType {
     Modified,
     /// The key was deleted.
     Deleted,
+    /// No change: every change up to `kv.mod_revision` has been yielded before it (a
+    /// bookmark; `kv.key` is empty). Only watches given a [`ProgressSchedule`] yield it.
+    Progress,
 }
 
 /// One change seen by a watch.
@@ -69,6 +74,54 @@ pub struct WatchEvent {
 impl WatchEvent {
     pub fn revision(&self) -> Revision {
         self.kv.mod_revision
+    }
+
+    /// A [`EventType::Progress`] event at `revision`.
+    pub fn progress(revision: Revision) -> Self {
+        Self {
+            event_type: EventType::Progress,
+            kv: KeyValue {
+                key: String::new(),
+                value: Bytes::new(),
+                create_revision: 0,
+                mod_revision: revision,
+            },
+            prev: None,
+        }
+    }
+}
+
+/// What a watcher asks for besides the changes under its prefix.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOptions {
+    /// The watcher wants only changes whose object has this trigger value before or after the
+    /// change (upstream's indexed trigger, e.g. `spec.nodeName` of pods; see
+    /// [`cacher::Cacher::register_indexed`]). A hint: stores without the index deliver every
+    /// change and the caller filters them anyway.
+    pub trigger: Option<String>,
+    /// When to yield [`EventType::Progress`] events (none without one).
+    pub progress: Option<ProgressSchedule>,
+}
+
+/// When a watch yields progress: about every `every`, and shortly before its `deadline` so a
+/// watch that ends can resume from a recent revision (upstream's bookmark timing).
+#[derive(Clone, Copy, Debug)]
+pub struct ProgressSchedule {
+    pub every: Duration,
+    pub deadline: Option<Instant>,
+}
+
+impl ProgressSchedule {
+    /// How long before the deadline the last progress event is due.
+    const BEFORE_DEADLINE: Duration = Duration::from_secs(2);
+
+    /// When the next progress event is due after `now`; None when none is before the deadline.
+    pub fn next_after(&self, now: Instant) -> Option<Instant> {
+        let mut next = now + self.every;
+        if let Some(deadline) = self.deadline {
+            next = next.min(deadline.checked_sub(Self::BEFORE_DEADLINE)?);
+        }
+        (next > now).then_some(next)
     }
 }
 
@@ -145,9 +198,62 @@ pub trait Backend: Send + Sync + 'static {
     /// Fails with `Compacted` when `after` is older than the compacted revision.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
 
+    /// [`Backend::watch`] with [`WatchOptions`]. Without a cache, progress events carry the
+    /// revision of the last change the watch yielded (or `after`).
+    async fn watch_with(
+        &self,
+        prefix: &str,
+        after: Revision,
+        options: &WatchOptions,
+    ) -> Result<WatchStream> {
+        let events = self.watch(prefix, after).await?;
+        Ok(match options.progress {
+            Some(schedule) => with_progress(events, after, schedule),
+            None => events,
+        })
+    }
+
     /// The store's current revision.
     async fn current_revision(&self) -> Result<Revision>;
 
     /// Discards history at and below `revision` (the latest value of each live key stays).
     async fn compact(&self, revision: Revision) -> Result<()>;
+}
+
+/// `events` with a progress event at each time `schedule` gives, at the revision of the last
+/// event yielded before it.
+pub fn with_progress(
+    events: WatchStream,
+    after: Revision,
+    schedule: ProgressSchedule,
+) -> WatchStream {
+    struct State {
+        events: WatchStream,
+        last: Revision,
+        due: Option<Instant>,
+        schedule: ProgressSchedule,
+    }
+    let state = State {
+        events,
+        last: after,
+        due: schedule.next_after(Instant::now()),
+        schedule,
+    };
+    Box::pin(futures::stream::unfold(state, |mut s| async move {
+        let item = match s.due {
+            Some(due) => tokio::select! {
+                biased;
+                item = s.events.next() => item,
+                _ = tokio::time::sleep_until(due) => {
+                    s.due = s.schedule.next_after(Instant::now());
+                    Some(Ok(WatchEvent::progress(s.last)))
+                }
+            },
+            None => s.events.next().await,
+        }?;
+        if let Ok(event) = &item {
+            s.last = s.last.max(event.revision());
+        }
+        Some((item, s))
+    }))
 }

@@ -15,7 +15,8 @@ use den_storage::cacher::{Cacher, CacherConfig};
 use den_storage::embedded::EmbeddedBackend;
 use den_storage::etcd::EtcdBackend;
 use den_storage::{
-    Backend, EventType, KeyValue, StorageError, WatchEvent, WatchStream, guaranteed_update,
+    Backend, EventType, KeyValue, ProgressSchedule, StorageError, WatchEvent, WatchOptions,
+    WatchStream, guaranteed_update,
 };
 use futures::StreamExt;
 use tokio::sync::RwLock;
@@ -174,6 +175,7 @@ suite!(
     watch_resumes_from_last_seen_revision,
     watch_from_a_compacted_revision_fails_with_compacted,
     watch_delivers_live_events_under_its_prefix_only,
+    a_watch_with_a_progress_schedule_yields_progress_after_the_changes_before_it,
     guaranteed_update_retries_on_concurrent_conflicts,
     guaranteed_update_does_not_write_identical_bytes,
     compaction_keeps_the_latest_value_of_every_live_key_readable,
@@ -655,6 +657,42 @@ async fn watch_delivers_live_events_under_its_prefix_only(s: Arc<dyn Backend>) {
         (EventType::Deleted, deleted, Some(updated))
     );
     assert_quiet(&mut w).await;
+}
+
+async fn a_watch_with_a_progress_schedule_yields_progress_after_the_changes_before_it(
+    s: Arc<dyn Backend>,
+) {
+    let _history = HISTORY.read().await;
+    let now = s.current_revision().await.unwrap();
+    let options = WatchOptions {
+        progress: Some(ProgressSchedule {
+            every: Duration::from_millis(200),
+            deadline: None,
+        }),
+        ..Default::default()
+    };
+    let mut w = s.watch_with("/services/ns/", now, &options).await.unwrap();
+    let first = s.create("/services/ns/a", b("1")).await.unwrap();
+    let second = s.create("/services/ns/b", b("2")).await.unwrap();
+    let mut changes = Vec::new();
+    let progress = loop {
+        let e = next_event(&mut w).await;
+        if e.event_type != EventType::Progress {
+            changes.push(e.kv);
+            continue;
+        }
+        // Progress never claims a revision whose change has not been yielded yet.
+        let at = e.revision();
+        assert!(at >= changes.last().map_or(now, |kv| kv.mod_revision));
+        if at >= second.mod_revision {
+            break at;
+        }
+    };
+    assert_eq!(changes, [first, second]);
+    // Progress keeps coming while nothing changes, never going back.
+    let e = next_event(&mut w).await;
+    assert_eq!(e.event_type, EventType::Progress);
+    assert!(e.revision() >= progress);
 }
 
 async fn guaranteed_update_retries_on_concurrent_conflicts(s: Arc<dyn Backend>) {

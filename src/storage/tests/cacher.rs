@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use den_storage::cacher::{Cacher, CacherConfig, TOO_SLOW};
+use den_storage::cacher::{Cacher, CacherConfig, TOO_SLOW, TriggerFn};
 use den_storage::embedded::EmbeddedBackend;
 use den_storage::etcd::EtcdBackend;
 use den_storage::{
-    Backend, EventType, KeyValue, ListResult, Result, Revision, StorageError, WatchEvent,
-    WatchStream,
+    Backend, EventType, KeyValue, ListResult, ProgressSchedule, Result, Revision, StorageError,
+    WatchEvent, WatchOptions, WatchStream,
 };
 use futures::{FutureExt, StreamExt};
 
@@ -446,6 +446,222 @@ async fn a_watcher_on_a_namespace_gets_only_its_namespace() {
         tokio::time::timeout(Duration::from_millis(200), ns1.next())
             .await
             .is_err()
+    );
+}
+
+/// Values `node=<name>;...`: the trigger is the node, as a pod's `spec.nodeName`.
+fn node_trigger() -> TriggerFn {
+    Arc::new(|value: &[u8]| {
+        let value = String::from_utf8_lossy(value);
+        value
+            .strip_prefix("node=")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_default()
+            .to_owned()
+    })
+}
+
+fn triggered(node: &str) -> WatchOptions {
+    WatchOptions {
+        trigger: Some(node.into()),
+        ..Default::default()
+    }
+}
+
+/// The keys and types of the events a watcher has ready (waiting briefly for more).
+async fn ready_events(stream: &mut WatchStream) -> Vec<(EventType, String)> {
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(e))) =
+        tokio::time::timeout(Duration::from_millis(300), stream.next()).await
+    {
+        out.push((e.event_type, e.kv.key));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_of_a_trigger_value_gets_only_the_changes_of_objects_with_it() {
+    let f = fixture(CacherConfig::default(), &[]).await;
+    f.cacher.register_indexed("/pods/", node_trigger()).await;
+    let now = f.cacher.current_revision().await.unwrap();
+    let mut node_a = f
+        .cacher
+        .watch_with("/pods/", now, &triggered("a"))
+        .await
+        .unwrap();
+    let mut node_b = f
+        .cacher
+        .watch_with("/pods/", now, &triggered("b"))
+        .await
+        .unwrap();
+    let mut unscheduled = f
+        .cacher
+        .watch_with("/pods/", now, &triggered(""))
+        .await
+        .unwrap();
+    let mut all = f.cacher.watch("/pods/", now).await.unwrap();
+
+    let p1 = f.cacher.create("/pods/ns/p1", b("pending")).await.unwrap();
+    f.cacher.create("/pods/ns/p2", b("node=b;x")).await.unwrap();
+    // p1 is scheduled to a, moves to b, and is deleted there.
+    let p1 = f
+        .cacher
+        .update("/pods/ns/p1", b("node=a;y"), p1.mod_revision)
+        .await
+        .unwrap();
+    f.cacher
+        .update("/pods/ns/p1", b("node=b;y"), p1.mod_revision)
+        .await
+        .unwrap();
+    f.cacher.delete("/pods/ns/p1", None).await.unwrap();
+
+    use EventType::*;
+    let key = |k: &str| format!("/pods/ns/{k}");
+    assert_eq!(
+        ready_events(&mut node_a).await,
+        vec![(Modified, key("p1")), (Modified, key("p1"))],
+        "a sees p1 arrive and leave"
+    );
+    assert_eq!(
+        ready_events(&mut node_b).await,
+        vec![
+            (Created, key("p2")),
+            (Modified, key("p1")),
+            (Deleted, key("p1"))
+        ]
+    );
+    assert_eq!(
+        ready_events(&mut unscheduled).await,
+        vec![(Created, key("p1")), (Modified, key("p1"))]
+    );
+    assert_eq!(ready_events(&mut all).await.len(), 5);
+
+    // A trigger on a prefix registered without one is ignored: every change arrives.
+    f.cacher.register("/configmaps/").await;
+    let now = f.cacher.current_revision().await.unwrap();
+    let mut cms = f
+        .cacher
+        .watch_with("/configmaps/", now, &triggered("a"))
+        .await
+        .unwrap();
+    f.cacher
+        .create("/configmaps/ns/c", b("node=b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ready_events(&mut cms).await,
+        vec![(Created, "/configmaps/ns/c".into())]
+    );
+}
+
+/// The next event that is not a change, with the changes before it.
+async fn until_progress(stream: &mut WatchStream) -> (Vec<WatchEvent>, Revision) {
+    let mut changes = Vec::new();
+    loop {
+        let e = next_event(stream).await;
+        if e.event_type == EventType::Progress {
+            return (changes, e.revision());
+        }
+        changes.push(e);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_gets_progress_at_the_stores_revision_after_every_change_before_it() {
+    let f = fixture(CacherConfig::default(), &["/quiet/", "/busy/"]).await;
+    let start = f.cacher.current_revision().await.unwrap();
+    let every = ProgressSchedule {
+        every: Duration::from_millis(300),
+        deadline: None,
+    };
+    let options = WatchOptions {
+        progress: Some(every),
+        ..Default::default()
+    };
+    let mut quiet = f
+        .cacher
+        .watch_with("/quiet/", start, &options)
+        .await
+        .unwrap();
+    let mut busy = f
+        .cacher
+        .watch_with("/busy/", start, &options)
+        .await
+        .unwrap();
+    // Without progress asked for, a watch yields none.
+    let mut plain = f.cacher.watch("/quiet/", start).await.unwrap();
+
+    let mut last_busy = start;
+    for round in 0..3 {
+        let mut written = Revision::default();
+        for i in 0..20 {
+            written = f
+                .cacher
+                .create(&format!("/busy/{round}-{i}"), b("v"))
+                .await
+                .unwrap()
+                .mod_revision;
+        }
+        // The quiet prefix's watcher moves on with the store's revision...
+        let (changes, at) = until_progress(&mut quiet).await;
+        assert!(changes.is_empty());
+        assert!(at >= written, "progress at {at}, store at {written}");
+        // ...and a busy watcher's progress follows every change up to it.
+        let mut seen = 0;
+        loop {
+            let (changes, at) = until_progress(&mut busy).await;
+            seen += changes.len();
+            for change in &changes {
+                assert!(change.revision() > last_busy && change.revision() <= at);
+            }
+            last_busy = at;
+            if at >= written {
+                break;
+            }
+        }
+        assert_eq!(seen, 20, "round {round}");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), plain.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_comes_shortly_before_a_watchs_deadline_from_the_cache_and_from_a_store() {
+    let f = fixture(CacherConfig::default(), &["/cached/"]).await;
+    let start = f.cacher.current_revision().await.unwrap();
+    let options = WatchOptions {
+        progress: Some(ProgressSchedule {
+            every: Duration::from_secs(60),
+            deadline: Some(tokio::time::Instant::now() + Duration::from_millis(2_500)),
+        }),
+        ..Default::default()
+    };
+    // The store has no cache for `/plain/`: the progress there is the last revision seen.
+    let mut cached = f
+        .cacher
+        .watch_with("/cached/", start, &options)
+        .await
+        .unwrap();
+    let mut plain = f
+        .cacher
+        .watch_with("/plain/", start, &options)
+        .await
+        .unwrap();
+    let written = f.cacher.create("/plain/x", b("v")).await.unwrap();
+    let begun = Instant::now();
+    let e = next_event(&mut plain).await;
+    assert_eq!(e.kv, written);
+    let (_, at) = until_progress(&mut cached).await;
+    assert!(at >= written.mod_revision);
+    let (_, at) = until_progress(&mut plain).await;
+    assert_eq!(at, written.mod_revision);
+    let waited = begun.elapsed();
+    assert!(
+        waited < Duration::from_millis(1_500),
+        "progress 2 s before a 2.5 s deadline came after {waited:?}"
     );
 }
 
