@@ -4,6 +4,7 @@
 #   hack/bench.sh                 # Den on its embedded store
 #   BENCH_ETCD=1 hack/bench.sh    # ... then Den on a fresh etcd, plus raw etcd puts
 #   BENCH_FULL=1 hack/bench.sh    # the big targets: 10k objects, 1000 watchers x 1000 writes
+#                                 # (and node watch: 5000 kubelets' watches x 1000 pod writes)
 #   BENCH_SCALE=1 hack/bench.sh   # ... then 100k pods and 10k configmaps in 1,000 namespaces:
 #                                 # fill, restart to ready, RSS, LIST pages of all pods
 #                                 # (BENCH_SCALE=only: just that)
@@ -11,6 +12,8 @@
 # Rows: startup (exec to /readyz 200, and idle RSS), create, get, list, list limit=500,
 # watch (p* = delay from a write's acknowledgment to its delivery at every watcher), churn
 # (and each verb in it); with BENCH_ETCD=1 the same on etcd, and the raw etcd baseline.
+# With BENCH_FULL=1 also node watch: each pod write to its node's watcher only, and the
+# server CPU time the burst cost.
 #
 # Environment (defaults keep the whole run to a few minutes on 2 cores):
 #   BENCH_COUNT=2000          objects created, then read by name and listed
@@ -22,6 +25,7 @@
 #   BENCH_WATCHERS=200        watchers ...
 #   BENCH_WRITES=200          ... each receiving a burst of this many writes
 #   BENCH_CHURN_SECONDS=10    seconds of mixed churn
+#   BENCH_NODES=5000 BENCH_NODE_WRITES=1000   node watch (BENCH_FULL=1 only)
 #   BENCH_ETCD=0              1: repeat on etcd (Debian's `etcd`) with the raw put baseline
 #   BENCH_PROFILE=release     or debug (then no release build)
 #   BENCH_NO_BUILD=0          1: use the binaries already built
@@ -158,10 +162,20 @@ loadgen_all() { # label extra-args...
         "$@" >>"$ROWS"
 }
 
+# The kubelet pattern (BENCH_FULL=1): one watch per node, fieldSelector=spec.nodeName.
+loadgen_node_watch() { # label
+    [[ "${BENCH_FULL:-0}" == 1 ]] || return 0
+    local nodes=${BENCH_NODES:-5000} writes=${BENCH_NODE_WRITES:-1000}
+    log "$1: den-loadgen node-watch ($nodes nodes x $writes pod writes)"
+    "$LOADGEN" --kubeconfig "$KUBECONFIG_PATH" --pid "$DEN_PID" --json --label "$1" node-watch \
+        --nodes "$nodes" --writes "$writes" --concurrency "$CONCURRENCY" >>"$ROWS"
+}
+
 # Den on its embedded store.
 if [[ "${BENCH_SCALE:-0}" != only ]]; then
     start_den den
     loadgen_all den
+    loadgen_node_watch den
     stop "$DEN_PID"
 fi
 

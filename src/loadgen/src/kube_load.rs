@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -21,10 +21,11 @@ use kube::{Api, Client, Resource};
 use serde_json::json;
 
 use crate::pool;
-use crate::report::{Row, Samples};
+use crate::report::{self, Row, Samples};
 
 /// The kinds objects can be made of. ConfigMaps and Secrets carry `data` of the requested
-/// size; a Pod is one container bound to one of 5,000 node names, its payload in an annotation.
+/// size; a Pod is one container bound to one of 5,000 node names (`Target::on_nodes`), its
+/// payload in an annotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     #[value(alias = "configmaps", alias = "cm")]
@@ -77,6 +78,8 @@ pub struct Target {
     pub size: usize,
     /// Objects are spread over this many namespaces (`<namespace>-NNNN`) when above one.
     pub namespaces: usize,
+    /// Pods are bound to this many nodes: the `i`th to `node_name(i % nodes)`.
+    pub nodes: usize,
     resource: ApiResource,
 }
 
@@ -88,6 +91,7 @@ impl Target {
             kind,
             size,
             namespaces: 1,
+            nodes: 5000,
             resource: kind.resource(),
         }
     }
@@ -95,6 +99,12 @@ impl Target {
     /// The same target with objects spread over `namespaces` namespaces.
     pub fn spread_over(mut self, namespaces: usize) -> Target {
         self.namespaces = namespaces.max(1);
+        self
+    }
+
+    /// The same target with pods bound to `nodes` nodes.
+    pub fn on_nodes(mut self, nodes: usize) -> Target {
+        self.nodes = nodes.max(1);
         self
     }
 
@@ -135,7 +145,7 @@ impl Target {
         let body = match self.kind {
             Kind::Pod => json!({
                 "spec": {
-                    "nodeName": format!("node-{:04}", salt % 5000),
+                    "nodeName": node_name(salt % self.nodes),
                     "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
                 },
             }),
@@ -190,6 +200,15 @@ impl Target {
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 struct Slim {
     metadata: ObjectMeta,
+    /// A pod's node, which a node watcher checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec: Option<SlimSpec>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct SlimSpec {
+    #[serde(rename = "nodeName", default, skip_serializing_if = "Option::is_none")]
+    node_name: Option<String>,
 }
 
 impl Resource for Slim {
@@ -238,6 +257,11 @@ fn payload(size: usize, salt: usize) -> String {
             ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
         })
         .collect()
+}
+
+/// The name of the `i`th node pods are bound to.
+pub fn node_name(i: usize) -> String {
+    format!("node-{i:04}")
 }
 
 /// The name of the `i`th object of a set.
@@ -403,6 +427,174 @@ pub async fn list(target: &Target, limit: Option<u32>, repeat: usize, concurrenc
     }
 }
 
+/// Creates the marker object whose acknowledged resourceVersion the watches start at.
+async fn watch_marker(target: &Target, name_prefix: &str, label: (&str, &str)) -> Result<String> {
+    let marker = target.object(
+        &format!("{name_prefix}-marker"),
+        &[(label.0, &format!("{}-marker", label.1))],
+        0,
+    );
+    let marker = target
+        .api()
+        .create(&PostParams::default(), &marker)
+        .await
+        .context("cannot create the watch marker")?;
+    marker
+        .metadata
+        .resource_version
+        .context("the created marker has no resourceVersion")
+}
+
+/// Spawns the watchers and waits until every watch is established (or has failed).
+async fn start_watchers(
+    watchers: Vec<Watcher>,
+    timeout: Duration,
+) -> Result<(tokio::task::JoinSet<WatchOutcome>, Duration)> {
+    let setup = Instant::now();
+    let barrier = Arc::new(tokio::sync::Barrier::new(watchers.len() + 1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in watchers {
+        tasks.spawn(w.run(barrier.clone()));
+    }
+    if tokio::time::timeout(timeout, barrier.wait()).await.is_err() {
+        bail!("the watches were not established within {timeout:?}");
+    }
+    Ok((tasks, setup.elapsed()))
+}
+
+/// A burst of `writes` creates named `name_prefix-NNNNNN` with `label`, `concurrency` at a
+/// time: when it started, each write's acknowledgment time, and the writes' results.
+struct Burst {
+    start: Instant,
+    acks: Arc<Vec<OnceLock<Instant>>>,
+    written: pool::PoolResult,
+}
+
+impl Burst {
+    async fn run(
+        target: &Target,
+        name_prefix: &str,
+        label: (&'static str, String),
+        writes: usize,
+        concurrency: usize,
+    ) -> Burst {
+        let acks: Arc<Vec<OnceLock<Instant>>> =
+            Arc::new((0..writes).map(|_| OnceLock::new()).collect());
+        let start = Instant::now();
+        let (t, acks_in, prefix) = (target.clone(), acks.clone(), name_prefix.to_owned());
+        let written = pool::run(writes, concurrency, move |i| {
+            let api = t.api();
+            let obj = t.object(&object_name(&prefix, i), &[(label.0, &label.1)], i);
+            let acks = acks_in.clone();
+            async move {
+                api.create(&PostParams::default(), &obj).await?;
+                let _ = acks[i].set(Instant::now());
+                Ok(())
+            }
+        })
+        .await;
+        Burst {
+            start,
+            acks,
+            written,
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.written.samples.len() as f64 / self.written.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// What the watchers of a burst received.
+struct Deliveries {
+    /// Receipt minus the acknowledgment of the write behind it, per delivery.
+    delays: Samples,
+    delivered: u64,
+    /// Deliveries that arrived before the write's acknowledgment (counted as a delay of 0).
+    early: u64,
+    last: Instant,
+    errors: u64,
+    first_error: Option<String>,
+    /// Deliveries a watcher should never have been offered (node watchers only).
+    strays: u64,
+    first_stray: Option<String>,
+}
+
+impl Deliveries {
+    async fn collect(mut tasks: tokio::task::JoinSet<WatchOutcome>, burst: &Burst) -> Self {
+        let mut d = Deliveries {
+            delays: Samples::with_capacity(burst.acks.len()),
+            delivered: 0,
+            early: 0,
+            last: burst.start,
+            errors: 0,
+            first_error: None,
+            strays: 0,
+            first_stray: None,
+        };
+        while let Some(joined) = tasks.join_next().await {
+            let outcome = joined.unwrap_or_else(|e| WatchOutcome {
+                error: Some(e.to_string()),
+                ..WatchOutcome::default()
+            });
+            if let Some(e) = outcome.error {
+                d.errors += 1;
+                d.first_error.get_or_insert(e);
+            }
+            d.strays += outcome.strays;
+            if let Some(s) = outcome.first_stray {
+                d.first_stray.get_or_insert(s);
+            }
+            for (i, at) in outcome.receipts {
+                d.delivered += 1;
+                d.last = d.last.max(at);
+                if let Some(ack) = burst.acks[i].get() {
+                    if at < *ack {
+                        d.early += 1;
+                    }
+                    d.delays.push(at.saturating_duration_since(*ack));
+                }
+            }
+        }
+        d
+    }
+
+    /// The row: `note` followed by what went wrong or was notable.
+    fn row(self, name: &str, burst: Burst, expected: u64, mut note: String) -> Row {
+        if self.early > 0 {
+            note.push_str(&format!(
+                ", {:.0}% arrived before the ack",
+                100.0 * self.early as f64 / self.delivered.max(1) as f64
+            ));
+        }
+        if self.delivered < expected {
+            note.push_str(&format!(
+                ", {} deliveries missing",
+                expected - self.delivered
+            ));
+        }
+        if self.strays > 0 {
+            note.push_str(&format!(
+                ", {} deliveries of other nodes' pods",
+                self.strays
+            ));
+        }
+        if burst.written.errors > 0 {
+            note.push_str(&format!(
+                ", {} writes failed: {}",
+                burst.written.errors,
+                burst.written.first_error.unwrap_or_default()
+            ));
+        }
+        Row::new(name, self.delivered, self.last - burst.start, self.delays)
+            .note(note)
+            .errors(
+                self.strays + self.errors,
+                self.first_stray.or(self.first_error),
+            )
+    }
+}
+
 /// `watchers` watches of one label selector, then a burst of `writes` creates that they all
 /// see; a delivery's delay is its receipt minus the acknowledgment of the write behind it.
 pub async fn watch(
@@ -413,166 +605,241 @@ pub async fn watch(
     concurrency: usize,
     timeout: Duration,
 ) -> Result<Row> {
-    let api = target.api();
     let selector_value = format!("w{run_id}");
     let selector = format!("loadgen-watch={selector_value}");
     let name_prefix = format!("lgw-{run_id}");
-
-    // The watches start at the resourceVersion of this acknowledged create.
-    let marker = target.object(
-        &format!("{name_prefix}-marker"),
-        &[("loadgen-watch", &format!("{selector_value}-marker"))],
-        0,
-    );
-    let marker = api
-        .create(&PostParams::default(), &marker)
-        .await
-        .context("cannot create the watch marker")?;
-    let start_rv = marker
-        .metadata
-        .resource_version
-        .context("the created marker has no resourceVersion")?;
+    let start_rv = watch_marker(target, &name_prefix, ("loadgen-watch", &selector_value)).await?;
 
     let deadline = tokio::time::Instant::now() + timeout;
-    let barrier = Arc::new(tokio::sync::Barrier::new(watchers + 1));
-    let setup = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..watchers {
-        let w = Watcher {
+    let watchers_of_all = (0..watchers)
+        .map(|_| Watcher {
             api: target.slim_api(),
-            selector: selector.clone(),
+            params: WatchParams::default()
+                .labels(&selector)
+                .timeout(290)
+                .disable_bookmarks(),
             rv: start_rv.clone(),
             name_prefix: format!("{name_prefix}-"),
-            want: writes,
+            writes,
+            stride: 1,
+            offset: 0,
             deadline,
-        };
-        let barrier = barrier.clone();
-        tasks.spawn(w.run(barrier));
-    }
-    // Every watch is established (or has failed) before the first write.
-    if tokio::time::timeout(timeout, barrier.wait()).await.is_err() {
-        bail!("the watches were not established within {timeout:?}");
-    }
-    let setup = setup.elapsed();
-
-    let acks: Arc<Vec<OnceLock<Instant>>> =
-        Arc::new((0..writes).map(|_| OnceLock::new()).collect());
-    let burst_start = Instant::now();
-    let (t, acks_in, prefix_in, sel_in) = (
-        target.clone(),
-        acks.clone(),
-        name_prefix.clone(),
-        selector_value.clone(),
-    );
-    let written = pool::run(writes, concurrency, move |i| {
-        let api = t.api();
-        let obj = t.object(
-            &object_name(&prefix_in, i),
-            &[("loadgen-watch", &sel_in)],
-            i,
-        );
-        let acks = acks_in.clone();
-        async move {
-            api.create(&PostParams::default(), &obj).await?;
-            let _ = acks[i].set(Instant::now());
-            Ok(())
-        }
-    })
-    .await;
-
-    let mut delays = Samples::with_capacity(watchers * writes);
-    let mut delivered = 0u64;
-    // Deliveries that arrived before the write's acknowledgment count as a delay of 0.
-    let mut early = 0u64;
-    let mut last = burst_start;
-    let mut watch_errors = 0u64;
-    let mut first_watch_error = None;
-    while let Some(joined) = tasks.join_next().await {
-        let outcome = joined.unwrap_or_else(|e| WatchOutcome {
-            receipts: Vec::new(),
-            error: Some(e.to_string()),
-        });
-        if let Some(e) = outcome.error {
-            watch_errors += 1;
-            first_watch_error.get_or_insert(e);
-        }
-        for (i, at) in outcome.receipts {
-            delivered += 1;
-            last = last.max(at);
-            if let Some(ack) = acks[i].get() {
-                if at < *ack {
-                    early += 1;
-                }
-                delays.push(at.saturating_duration_since(*ack));
-            }
-        }
-    }
-    let expected = (watchers * written.samples.len()) as u64;
-    let write_secs = written.elapsed.as_secs_f64();
-    let mut note = format!(
-        "{watchers} watchers x {writes} writes ({} clients, acked at {:.0}/s), setup {:.2}s",
+            hold: None,
+        })
+        .collect();
+    let (tasks, setup) = start_watchers(watchers_of_all, timeout).await?;
+    let burst = Burst::run(
+        target,
+        &name_prefix,
+        ("loadgen-watch", selector_value),
+        writes,
         concurrency,
-        written.samples.len() as f64 / write_secs.max(1e-9),
+    )
+    .await;
+    let deliveries = Deliveries::collect(tasks, &burst).await;
+    let expected = (watchers * burst.written.samples.len()) as u64;
+    let note = format!(
+        "{watchers} watchers x {writes} writes ({concurrency} clients, acked at {:.0}/s), setup {:.2}s",
+        burst.rate(),
         setup.as_secs_f64()
     );
-    if early > 0 {
-        note.push_str(&format!(
-            ", {:.0}% arrived before the ack",
-            100.0 * early as f64 / delivered.max(1) as f64
-        ));
+    Ok(deliveries.row("watch", burst, expected, note))
+}
+
+/// How long node watchers hold their watches after the last expected delivery: events of
+/// other nodes' pods, were the server to offer any, would come with the last ones.
+const STRAY_GRACE: Duration = Duration::from_secs(1);
+
+/// The kubelet pattern: `nodes` watches of the pods bound to one node each
+/// (`fieldSelector=spec.nodeName=node-NNNN`), then a burst of `writes` pod creates, the
+/// `i`th bound to node `i % nodes`. Each create must reach its node's watcher and no other,
+/// so what the burst costs the server (its CPU time, given `pid`) should follow the writes,
+/// not writes x watchers; a delivery's delay is its receipt minus the write's acknowledgment.
+pub async fn node_watch(
+    target: &Target,
+    run_id: &str,
+    nodes: usize,
+    writes: usize,
+    concurrency: usize,
+    timeout: Duration,
+    pid: Option<u32>,
+) -> Result<Row> {
+    ensure!(target.kind == Kind::Pod, "node watch writes pods");
+    let nodes = nodes.max(1);
+    // kube's client speaks HTTP/1.1 only, so every watch is a connection of its own: both
+    // ends hold a socket per node.
+    let need = (nodes + concurrency + 64) as u64;
+    if let Some(limit) = report::open_files_limit(None)
+        && limit < need
+    {
+        bail!("{nodes} watches need about {need} open files, the limit is {limit} (ulimit -n)");
     }
-    if delivered < expected {
-        note.push_str(&format!(", {} deliveries missing", expected - delivered));
+    if let Some(limit) = pid.and_then(|p| report::open_files_limit(Some(p)))
+        && limit < need
+    {
+        eprintln!("den-loadgen: the server may run out of files: its limit is {limit} < {need}");
     }
-    if written.errors > 0 {
-        note.push_str(&format!(
-            ", {} writes failed: {}",
-            written.errors,
-            written.first_error.unwrap_or_default()
-        ));
+    let target = target.clone().on_nodes(nodes);
+    let label = format!("n{run_id}");
+    let name_prefix = format!("lgn-{run_id}");
+    let start_rv = watch_marker(&target, &name_prefix, ("loadgen-node-watch", &label)).await?;
+
+    let deadline = tokio::time::Instant::now() + timeout;
+    let progress = Arc::new(Progress::default());
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let kubelets = (0..nodes)
+        .map(|node| Watcher {
+            api: target.slim_api(),
+            params: WatchParams::default()
+                .fields(&format!("spec.nodeName={}", node_name(node)))
+                .timeout(290)
+                .disable_bookmarks(),
+            rv: start_rv.clone(),
+            name_prefix: format!("{name_prefix}-"),
+            writes,
+            stride: nodes,
+            offset: node,
+            deadline,
+            hold: Some(Hold {
+                node: node_name(node),
+                progress: progress.clone(),
+                signalled: false,
+                stop: stop_rx.clone(),
+            }),
+        })
+        .collect();
+    let (tasks, setup) = start_watchers(kubelets, timeout).await?;
+
+    let cpu_before = pid.and_then(report::cpu_seconds);
+    let burst = Burst::run(
+        &target,
+        &name_prefix,
+        ("loadgen-node-watch", label),
+        writes,
+        concurrency,
+    )
+    .await;
+    // The burst ends when every watcher has its node's pods (or has given up).
+    while progress.done.load(Ordering::Relaxed) < nodes {
+        let notified = progress.notify.notified();
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            break;
+        }
     }
-    Ok(Row::new("watch", delivered, last - burst_start, delays)
-        .note(note)
-        .errors(watch_errors, first_watch_error))
+    let cpu = cpu_before
+        .zip(pid.and_then(report::cpu_seconds))
+        .map(|(before, after)| after - before);
+    tokio::time::sleep(STRAY_GRACE).await;
+    let _ = stop.send(true);
+
+    let deliveries = Deliveries::collect(tasks, &burst).await;
+    let expected = burst.written.samples.len() as u64;
+    let mut note = format!(
+        "{nodes} node watchers x {writes} writes ({concurrency} clients, acked at {:.0}/s), setup {:.2}s",
+        burst.rate(),
+        setup.as_secs_f64()
+    );
+    if let Some(cpu) = cpu {
+        note.push_str(&format!(", server CPU {cpu:.2}s"));
+    }
+    Ok(deliveries.row("node watch", burst, expected, note))
 }
 
 struct Watcher {
     api: Api<Slim>,
-    selector: String,
+    params: WatchParams,
     rv: String,
     name_prefix: String,
-    want: usize,
+    /// The burst's writes are `name_prefix` + 0..writes; this watcher expects those whose
+    /// index is `offset` modulo `stride`.
+    writes: usize,
+    stride: usize,
+    offset: usize,
     deadline: tokio::time::Instant,
+    /// A node watcher's: it holds its watch past its last expected event.
+    hold: Option<Hold>,
 }
 
+/// A kubelet's watch stays open after its last expected event, until `stop`, to catch
+/// events of other nodes' pods it should never have been offered.
+struct Hold {
+    node: String,
+    progress: Arc<Progress>,
+    signalled: bool,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+/// How many node watchers have every event they expect (or have given up).
+#[derive(Default)]
+struct Progress {
+    done: AtomicUsize,
+    notify: tokio::sync::Notify,
+}
+
+#[derive(Default)]
 struct WatchOutcome {
     /// (index of the write, when its event arrived)
     receipts: Vec<(usize, Instant)>,
     error: Option<String>,
+    /// Events of pods on other nodes (node watchers only).
+    strays: u64,
+    first_stray: Option<String>,
 }
 
 impl Watcher {
+    fn wants(&self, i: usize) -> bool {
+        i < self.writes && i % self.stride == self.offset
+    }
+
+    fn want(&self) -> usize {
+        if self.offset < self.writes {
+            (self.writes - self.offset - 1) / self.stride + 1
+        } else {
+            0
+        }
+    }
+
+    /// Tells the run, once, that this node watcher is done with the burst.
+    fn signal(&mut self) {
+        if let Some(hold) = &mut self.hold
+            && !hold.signalled
+        {
+            hold.signalled = true;
+            hold.progress.done.fetch_add(1, Ordering::Relaxed);
+            hold.progress.notify.notify_one();
+        }
+    }
+
     async fn run(mut self, barrier: Arc<tokio::sync::Barrier>) -> WatchOutcome {
-        let params = WatchParams::default()
-            .labels(&self.selector)
-            .timeout(290)
-            .disable_bookmarks();
-        let mut seen = vec![false; self.want];
-        let mut receipts = Vec::with_capacity(self.want);
-        let mut error = None;
+        let mut out = WatchOutcome::default();
+        self.watch(barrier, &mut out).await;
+        self.signal();
+        out
+    }
+
+    async fn watch(&mut self, barrier: Arc<tokio::sync::Barrier>, out: &mut WatchOutcome) {
+        let want = self.want();
+        let mut seen = vec![false; self.writes];
+        out.receipts.reserve(want);
         let mut first = true;
-        while receipts.len() < self.want {
-            let stream = self.api.watch(&params, &self.rv).await;
+        loop {
+            let stream = self.api.watch(&self.params, &self.rv).await;
             if first {
                 barrier.wait().await;
                 first = false;
             }
+            if out.receipts.len() >= want {
+                if self.hold.is_none() {
+                    return;
+                }
+                self.signal();
+            }
             let stream = match stream {
                 Ok(stream) => stream,
                 Err(e) => {
-                    error = Some(format!("watch: {e}"));
+                    out.error = Some(format!("watch: {e}"));
                     if tokio::time::Instant::now() >= self.deadline {
-                        break;
+                        return;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
@@ -580,18 +847,24 @@ impl Watcher {
             };
             let mut stream = std::pin::pin!(stream);
             loop {
-                let event = match tokio::time::timeout_at(self.deadline, stream.next()).await {
+                let next = tokio::select! {
+                    biased;
+                    () = stopped(&mut self.hold) => return,
+                    next = tokio::time::timeout_at(self.deadline, stream.next()) => next,
+                };
+                let event = match next {
                     Err(_) => {
-                        error = Some(format!(
-                            "timed out with {} of {} events",
-                            receipts.len(),
-                            self.want
-                        ));
-                        return WatchOutcome { receipts, error };
+                        if out.receipts.len() < want {
+                            out.error = Some(format!(
+                                "timed out with {} of {want} events",
+                                out.receipts.len()
+                            ));
+                        }
+                        return;
                     }
                     Ok(None) => break,
                     Ok(Some(Err(e))) => {
-                        error = Some(format!("watch stream: {e}"));
+                        out.error = Some(format!("watch stream: {e}"));
                         break;
                     }
                     Ok(Some(Ok(event))) => event,
@@ -604,37 +877,64 @@ impl Watcher {
                         if let Some(rv) = obj.metadata.resource_version {
                             self.rv = rv;
                         }
-                        let index = obj
-                            .metadata
-                            .name
-                            .as_deref()
-                            .and_then(|n| n.strip_prefix(&self.name_prefix))
+                        let name = obj.metadata.name.as_deref().unwrap_or_default();
+                        let index = name
+                            .strip_prefix(&self.name_prefix)
                             .and_then(|n| n.parse::<usize>().ok());
-                        if let Some(i) = index.filter(|&i| i < self.want)
+                        if let Some(hold) = &self.hold {
+                            let node = obj.spec.as_ref().and_then(|s| s.node_name.as_deref());
+                            if node != Some(hold.node.as_str())
+                                || index.is_some_and(|i| !self.wants(i))
+                            {
+                                out.strays += 1;
+                                out.first_stray.get_or_insert_with(|| {
+                                    format!(
+                                        "the watcher of {} received pod {name} of {}",
+                                        hold.node,
+                                        node.unwrap_or("no node")
+                                    )
+                                });
+                            }
+                        }
+                        if let Some(i) = index.filter(|&i| self.wants(i))
                             && !seen[i]
                         {
                             seen[i] = true;
-                            receipts.push((i, now));
-                            if receipts.len() == self.want {
-                                return WatchOutcome { receipts, error };
+                            out.receipts.push((i, now));
+                            if out.receipts.len() == want {
+                                if self.hold.is_none() {
+                                    return;
+                                }
+                                self.signal();
                             }
                         }
                     }
                     WatchEvent::Bookmark(b) => self.rv = b.metadata.resource_version,
                     WatchEvent::Error(status) => {
-                        error = Some(format!("watch error {}: {}", status.code, status.message));
+                        out.error =
+                            Some(format!("watch error {}: {}", status.code, status.message));
                         if status.code == 410 {
-                            return WatchOutcome { receipts, error };
+                            return;
                         }
                         break;
                     }
                 }
             }
             if tokio::time::Instant::now() >= self.deadline {
-                break;
+                return;
             }
         }
-        WatchOutcome { receipts, error }
+    }
+}
+
+/// Completes when a node watcher is told to stop; never for other watchers.
+async fn stopped(hold: &mut Option<Hold>) {
+    match hold {
+        Some(hold) => {
+            // An error means the run is gone: stop too.
+            let _ = hold.stop.wait_for(|&stop| stop).await;
+        }
+        None => std::future::pending().await,
     }
 }
 

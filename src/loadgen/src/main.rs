@@ -108,6 +108,15 @@ enum Command {
         #[command(flatten)]
         watch: WatchArgs,
     },
+    /// N kubelets' watches (fieldSelector=spec.nodeName) receive a burst of M pod creates
+    /// spread over their nodes; reports delay from ack to delivery and, given --pid, the
+    /// server's CPU time. The objects are always pods (--kind is ignored).
+    NodeWatch {
+        #[command(flatten)]
+        object: ObjectArgs,
+        #[command(flatten)]
+        watch: NodeWatchArgs,
+    },
     /// Mixed create/get/update/delete/list for a while.
     Churn {
         #[command(flatten)]
@@ -146,6 +155,19 @@ struct WatchArgs {
     watchers: usize,
     /// Writes in the burst.
     #[arg(long, default_value_t = 100)]
+    writes: usize,
+    /// Give up on deliveries after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    watch_timeout: u64,
+}
+
+#[derive(Args, Clone)]
+struct NodeWatchArgs {
+    /// Nodes, one watcher each: `node-0000` ...
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Pod creates in the burst, the `i`th bound to node `i % nodes`.
+    #[arg(long, default_value_t = 1000)]
     writes: usize,
     /// Give up on deliveries after this many seconds.
     #[arg(long, default_value_t = 120)]
@@ -316,6 +338,30 @@ async fn run(cli: Cli) -> Result<()> {
             let t = target(&cli, object).await?;
             out.scenario("watch", watch_scenario(&t, &id, object, watch))
                 .await?;
+        }
+        Command::NodeWatch { object, watch } => {
+            // Kubelets watch pods, in one namespace here.
+            let object = ObjectArgs {
+                kind: Kind::Pod,
+                namespaces: 1,
+                ..object.clone()
+            };
+            let t = target(&cli, &object).await?;
+            out.scenario("node-watch", async {
+                Ok(vec![
+                    kube_load::node_watch(
+                        &t,
+                        &id,
+                        watch.nodes,
+                        watch.writes,
+                        object.concurrency,
+                        Duration::from_secs(watch.watch_timeout),
+                        cli.pid,
+                    )
+                    .await?,
+                ])
+            })
+            .await?;
         }
         Command::Churn { object, duration } => {
             let t = target(&cli, object).await?;

@@ -183,6 +183,39 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The CPU time (user + system) process `pid` has used, in seconds, from /proc/PID/stat.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_ticks(&stat).map(|ticks| ticks as f64 / CLOCK_TICKS)
+}
+
+/// /proc counts CPU time in USER_HZ ticks, which is 100 on every architecture Den runs on
+/// (`sysconf(_SC_CLK_TCK)` would say so, but would need `libc`).
+const CLOCK_TICKS: f64 = 100.0;
+
+/// utime + stime of a /proc/PID/stat line: fields 14 and 15, counted after the `(comm)`,
+/// which may itself hold spaces and parentheses.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let mut fields = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The soft limit on open files of process `pid` (this one when None), from /proc/PID/limits.
+pub fn open_files_limit(pid: Option<u32>) -> Option<u64> {
+    let pid = pid.map_or_else(|| "self".to_string(), |p| p.to_string());
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +247,14 @@ mod tests {
             lines[1].find("500").map(|i| i + 3),
             lines[2].find("5.00").map(|i| i + 4)
         );
+    }
+
+    #[test]
+    fn cpu_ticks_follow_the_command_name() {
+        let stat = "42 (den (x) y) S 1 42 42 0 -1 4194560 900 0 0 0 123 45 0 0 20 0 9 0";
+        assert_eq!(cpu_ticks(stat), Some(168));
+        assert!(cpu_seconds(std::process::id()).is_some());
+        assert!(open_files_limit(None).is_some_and(|n| n > 0));
     }
 
     #[test]
