@@ -83,7 +83,7 @@ async fn check_and_decrement_budget(
     let matching: Vec<&Value> = page
         .items
         .iter()
-        .filter(|pdb| selects(pdb.pointer("/spec/selector"), &labels))
+        .filter(|pdb| selects(pdb.pointer("/spec/selector"), labels))
         .collect();
     let budget = match matching.as_slice() {
         [] => return Ok(()),

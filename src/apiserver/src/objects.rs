@@ -31,11 +31,14 @@ pub fn namespace(obj: &Value) -> &str {
     meta_str(obj, "namespace").unwrap_or("")
 }
 
-pub fn labels(obj: &Value) -> Map<String, Value> {
-    obj.pointer("/metadata/labels")
+/// An object's labels (none when it has no `metadata.labels`), borrowed: watch fan-out matches
+/// selectors against them once per watcher and event.
+pub fn labels(obj: &Value) -> &Map<String, Value> {
+    static NO_LABELS: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    obj.get("metadata")
+        .and_then(|meta| meta.get("labels"))
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default()
+        .unwrap_or(&NO_LABELS)
 }
 
 pub fn finalizers(obj: &Value) -> Vec<String> {

@@ -936,7 +936,7 @@ fn check_delete_preconditions(
 /// Whether `obj` passes the list's label and field selectors.
 pub fn matches(info: &ResourceInfo, obj: &Value, opts: &ListOptions) -> bool {
     if let Some(labels) = &opts.labels
-        && !labels.matches(&objects::labels(obj))
+        && !labels.matches(objects::labels(obj))
     {
         return false;
     }

@@ -219,18 +219,12 @@ impl Encoder {
         Bytes::from(line)
     }
 
-    /// An event whose object is already encoded: plain JSON output splices the shared bytes.
+    /// An event whose object is already encoded: plain JSON output shares its line.
     fn shared_event(&mut self, event_type: &str, encoded: &Encoded) -> Bytes {
         if self.output != Output::Object {
             return self.object_event(event_type, encoded.value.clone());
         }
-        let mut line = Vec::with_capacity(encoded.json.len() + 32);
-        line.extend_from_slice(b"{\"type\":\"");
-        line.extend_from_slice(event_type.as_bytes());
-        line.extend_from_slice(b"\",\"object\":");
-        line.extend_from_slice(&encoded.json);
-        line.extend_from_slice(b"}\n");
-        Bytes::from(line)
+        encoded.line(event_type)
     }
 
     fn object_event(&mut self, event_type: &str, obj: Value) -> Bytes {

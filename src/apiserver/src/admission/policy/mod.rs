@@ -272,7 +272,7 @@ async fn collect_params(
             revision = page.revision;
             for kv in &page.items {
                 let obj = info.decode(kv);
-                if selector.matches(&crate::objects::labels(&obj)) {
+                if selector.matches(crate::objects::labels(&obj)) {
                     found.push(Some(obj));
                 }
             }
