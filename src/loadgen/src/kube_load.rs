@@ -745,6 +745,83 @@ pub async fn node_watch(
     Ok(deliveries.row("node watch", burst, expected, note))
 }
 
+/// How long idle watches stay open before the server's RSS is read, so it has settled.
+const IDLE_SETTLE: Duration = Duration::from_secs(2);
+
+/// `watchers` idle kubelet-style watches (`spec.nodeName` of nodes without pods), opened
+/// `concurrency` at a time: the server's RSS growth per open watch, everything a watch holds
+/// (its connection, TLS and HTTP buffers, tasks, cache watcher).
+pub async fn idle_watch(
+    target: &Target,
+    watchers: usize,
+    concurrency: usize,
+    pid: u32,
+) -> Result<Row> {
+    ensure!(target.kind == Kind::Pod, "idle watch watches pods");
+    let watchers = watchers.max(1);
+    let before = report::rss_kib(pid).context("cannot read the server's RSS")?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel(watchers);
+    let started = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..watchers {
+        let api = target.slim_api();
+        let (mut stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
+        tasks.spawn(async move {
+            let params = WatchParams::default()
+                .fields(&format!("spec.nodeName=idle-{i:05}"))
+                .timeout(290);
+            let permit = limit.acquire_owned().await;
+            let stream = api.watch(&params, "0").await;
+            drop(permit);
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let _ = opened.send(Err(e.to_string())).await;
+                    return;
+                }
+            };
+            let _ = opened.send(Ok(Instant::now())).await;
+            drop(opened);
+            let mut stream = std::pin::pin!(stream);
+            // Hold the watch (reading whatever comes, e.g. bookmarks) until told to stop.
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    item = stream.next() => if item.is_none() { return },
+                }
+            }
+        });
+    }
+    drop(opened_tx);
+    let mut setup = Samples::with_capacity(watchers);
+    let (mut errors, mut first_error) = (0u64, None);
+    while let Some(opened) = opened_rx.recv().await {
+        match opened {
+            Ok(at) => setup.push(at - started),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let open = setup.len();
+    let elapsed = started.elapsed();
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let during = report::rss_kib(pid).context("cannot read the server's RSS")?;
+    let _ = stop.send(true);
+    while tasks.join_next().await.is_some() {}
+    let per_watch = during.saturating_sub(before) as f64 / open.max(1) as f64;
+    Ok(Row::new("idle watch", open as u64, elapsed, setup)
+        .note(format!(
+            "{open} idle watches open: server RSS {} → {} MiB, {per_watch:.1} KiB per watch (p* = time to open)",
+            before / 1024,
+            during / 1024
+        ))
+        .errors(errors, first_error))
+}
+
 struct Watcher {
     api: Api<Slim>,
     params: WatchParams,

@@ -117,6 +117,14 @@ enum Command {
         #[command(flatten)]
         watch: NodeWatchArgs,
     },
+    /// W idle kubelet-style watches (pods of a node with no pods): the server's memory per
+    /// open watch, from its RSS (needs --pid).
+    IdleWatch {
+        #[command(flatten)]
+        object: ObjectArgs,
+        #[arg(long, default_value_t = 2000)]
+        watchers: usize,
+    },
     /// Mixed create/get/update/delete/list for a while.
     Churn {
         #[command(flatten)]
@@ -359,6 +367,23 @@ async fn run(cli: Cli) -> Result<()> {
                         cli.pid,
                     )
                     .await?,
+                ])
+            })
+            .await?;
+        }
+        Command::IdleWatch { object, watchers } => {
+            let object = ObjectArgs {
+                kind: Kind::Pod,
+                namespaces: 1,
+                ..object.clone()
+            };
+            let t = target(&cli, &object).await?;
+            let pid = cli
+                .pid
+                .context("idle-watch measures the server's RSS: give --pid")?;
+            out.scenario("idle-watch", async {
+                Ok(vec![
+                    kube_load::idle_watch(&t, *watchers, object.concurrency, pid).await?,
                 ])
             })
             .await?;
