@@ -7,11 +7,10 @@ use bytes::Bytes;
 use den_apimachinery::status::ApiError;
 use den_apimachinery::validation::Cause;
 use den_storage::{EventType, ProgressSchedule, Revision, StorageError, WatchEvent, WatchOptions};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use http::{Response, StatusCode, header};
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::encoded_events::{Encoded, EncodedEvents};
 use crate::handlers::{ResourceRequest, list_options};
@@ -21,6 +20,7 @@ use crate::registry::{self, ListOptions, storage_error};
 use crate::resources::ResourceInfo;
 use crate::server::ApiServer;
 use crate::table;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// How often a watch that allows bookmarks gets one (upstream: about a minute).
@@ -144,35 +144,29 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
             deadline: Some(deadline),
         }),
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut encoder = Encoder {
         info: info.clone(),
         output: req.output,
         columns_sent: false,
     };
-    match server
+    let body = match server
         .registry
         .storage
         .watch_with(&prefix, start, &options)
         .await
     {
-        Ok(events) => {
-            let shared = server.encoded_events.clone();
-            let initial_end_bookmark = params.send_initial_events == Some(true);
-            tokio::spawn(async move {
-                let stream = WatchStream {
-                    tx,
-                    shared,
-                    opts,
-                    encoder,
-                    initial,
-                    initial_end_bookmark,
-                    last: start,
-                    deadline,
-                };
-                stream.run(events).await;
-            });
+        Ok(events) => WatchStream {
+            events,
+            shared: server.encoded_events.clone(),
+            opts,
+            encoder,
+            initial: initial.into_iter(),
+            initial_end_bookmark: params.send_initial_events == Some(true),
+            last: start,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            done: false,
         }
+        .into_body(),
         Err(StorageError::Compacted {
             requested,
             compacted,
@@ -180,22 +174,10 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
             let err = ApiError::resource_expired(&format!(
                 "too old resource version: {requested} ({compacted})"
             ));
-            let _ = tx.try_send(encoder.line("ERROR", err.to_status_json()));
+            Body::from(encoder.line("ERROR", err.to_status_json()))
         }
         Err(e) => return Err(storage_error(&info, "", e)),
-    }
-    // Events already queued go out in one write: a burst costs a few syscalls, not one each.
-    let body = Body::from_stream(
-        tokio_stream::wrappers::ReceiverStream::new(rx)
-            .ready_chunks(64)
-            .map(|mut lines| {
-                let chunk = match lines.len() {
-                    1 => lines.pop().expect("one line"),
-                    _ => Bytes::from(lines.concat()),
-                };
-                Ok::<_, std::convert::Infallible>(chunk)
-            }),
-    );
+    };
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
@@ -282,52 +264,89 @@ impl Encoder {
     }
 }
 
+/// The most lines one chunk of the response carries.
+const LINES_PER_CHUNK: usize = 64;
+
+/// One watch response: the initial events, then the store's events as this watcher sees them.
 struct WatchStream {
-    tx: mpsc::Sender<Bytes>,
+    events: den_storage::WatchStream,
     shared: Arc<EncodedEvents>,
     opts: ListOptions,
     encoder: Encoder,
-    initial: Vec<Value>,
+    initial: std::vec::IntoIter<Value>,
     initial_end_bookmark: bool,
     last: Revision,
-    deadline: tokio::time::Instant,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    done: bool,
 }
 
 impl WatchStream {
-    async fn run(mut self, mut events: den_storage::WatchStream) {
-        for obj in std::mem::take(&mut self.initial) {
-            let line = self.encoder.object_event("ADDED", obj);
-            if self.tx.send(line).await.is_err() {
-                return;
+    /// The response body. It is the watch itself, polled by the connection: lines that are
+    /// ready go out as one chunk (a burst costs a few writes, not one each), and a client that
+    /// goes away drops it, and with it the store's watcher.
+    fn into_body(self) -> Body {
+        Body::from_stream(futures::stream::unfold(self, |mut watch| async move {
+            let chunk = watch.next_chunk().await?;
+            Some((Ok::<_, std::convert::Infallible>(chunk), watch))
+        }))
+    }
+
+    /// The next chunk of lines; None when the watch is over (deadline, store ended it).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut lines = Vec::new();
+        for obj in self.initial.by_ref().take(LINES_PER_CHUNK) {
+            lines.push(self.encoder.object_event("ADDED", obj));
+        }
+        if lines.is_empty() && std::mem::take(&mut self.initial_end_bookmark) {
+            lines.push(self.encoder.bookmark(self.last, true));
+        }
+        if lines.is_empty() {
+            // Wait for the first line, then take whatever else is ready.
+            while lines.is_empty() {
+                if self.done {
+                    return None;
+                }
+                let event = tokio::select! {
+                    _ = &mut self.deadline => return None,
+                    event = self.events.next() => event,
+                };
+                lines.extend(self.line(event));
+            }
+            while lines.len() < LINES_PER_CHUNK && !self.done {
+                let Some(event) = self.events.next().now_or_never() else {
+                    break;
+                };
+                lines.extend(self.line(event));
             }
         }
-        if self.initial_end_bookmark {
-            let line = self.encoder.bookmark(self.last, true);
-            if self.tx.send(line).await.is_err() {
-                return;
+        Some(match lines.len() {
+            // A shared line goes out as it is, uncopied.
+            1 => lines.pop().expect("one line"),
+            _ => Bytes::from(lines.concat()),
+        })
+    }
+
+    /// The line of one item of the store's watch, if this watcher sees one.
+    fn line(&mut self, event: Option<den_storage::Result<WatchEvent>>) -> Option<Bytes> {
+        match event {
+            Some(Ok(event)) => self.convert(event),
+            Some(Err(StorageError::Compacted {
+                requested,
+                compacted,
+            })) => {
+                self.done = true;
+                let err = ApiError::resource_expired(&format!(
+                    "too old resource version: {requested} ({compacted})"
+                ));
+                Some(self.encoder.line("ERROR", err.to_status_json()))
             }
-        }
-        let deadline = tokio::time::sleep_until(self.deadline);
-        tokio::pin!(deadline);
-        loop {
-            let line = tokio::select! {
-                _ = &mut deadline => return,
-                _ = self.tx.closed() => return,
-                event = events.next() => match event {
-                    Some(Ok(event)) => self.convert(event),
-                    Some(Err(StorageError::Compacted { requested, compacted })) => {
-                        let err = ApiError::resource_expired(&format!("too old resource version: {requested} ({compacted})"));
-                        let _ = self.tx.send(self.encoder.line("ERROR", err.to_status_json())).await;
-                        return;
-                    }
-                    // The store cut this watcher off (it fell behind) or ended: the client re-watches.
-                    Some(Err(_)) | None => return,
-                },
-            };
-            if let Some(line) = line
-                && self.tx.send(line).await.is_err()
-            {
-                return;
+            // The store cut this watcher off (it fell behind) or ended: the client re-watches.
+            Some(Err(_)) | None => {
+                self.done = true;
+                None
             }
         }
     }
