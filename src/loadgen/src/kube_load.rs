@@ -55,17 +55,22 @@ impl Kind {
     }
 }
 
-/// Connects with `path`, or as kubectl would (`$KUBECONFIG`, ~/.kube/config, in-cluster).
-pub async fn connect(path: Option<&Path>) -> Result<Client> {
-    let config = match path {
+/// The client configuration of `path`, or as kubectl would find it (`$KUBECONFIG`,
+/// ~/.kube/config, in-cluster).
+pub async fn config(path: Option<&Path>) -> Result<kube::Config> {
+    Ok(match path {
         Some(path) => {
             let kubeconfig = Kubeconfig::read_from(path)
                 .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
         }
         None => kube::Config::infer().await?,
-    };
-    Ok(Client::try_from(config)?)
+    })
+}
+
+/// Connects with `path`, or as kubectl would (`$KUBECONFIG`, ~/.kube/config, in-cluster).
+pub async fn connect(path: Option<&Path>) -> Result<Client> {
+    Ok(Client::try_from(config(path).await?)?)
 }
 
 /// Where the load goes and what it is made of.
@@ -748,14 +753,32 @@ pub async fn node_watch(
 /// How long idle watches stay open before the server's RSS is read, so it has settled.
 const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
+/// How long an idle watch over HTTP/2 may wait for its response headers. A stream beyond the
+/// server's limit of concurrent streams per connection waits for one forever; after the first
+/// such timeout the watches not yet sent fail at once.
+const H2_OPEN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How idle watches reach the server.
+pub enum Transport {
+    /// kube's client, which speaks HTTP/1.1 only: one connection per watch.
+    Http1,
+    /// HTTP/2 streams multiplexed `streams_per_connection` to a TLS connection, as client-go
+    /// multiplexes every watch of a process over one connection.
+    Http2 {
+        config: Box<kube::Config>,
+        streams_per_connection: usize,
+    },
+}
+
 /// `watchers` idle kubelet-style watches (`spec.nodeName` of nodes without pods), opened
 /// `concurrency` at a time: the server's RSS growth per open watch, everything a watch holds
-/// (its connection, TLS and HTTP buffers, tasks, cache watcher).
+/// (its connection or stream, TLS and HTTP buffers, tasks, cache watcher).
 pub async fn idle_watch(
     target: &Target,
     watchers: usize,
     concurrency: usize,
     pid: u32,
+    transport: &Transport,
 ) -> Result<Row> {
     ensure!(target.kind == Kind::Pod, "idle watch watches pods");
     let watchers = watchers.max(1);
@@ -765,34 +788,125 @@ pub async fn idle_watch(
     let started = Instant::now();
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..watchers {
-        let api = target.slim_api();
-        let (mut stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
-        tasks.spawn(async move {
-            let params = WatchParams::default()
-                .fields(&format!("spec.nodeName=idle-{i:05}"))
-                .timeout(290);
-            let permit = limit.acquire_owned().await;
-            let stream = api.watch(&params, "0").await;
-            drop(permit);
-            let stream = match stream {
-                Ok(stream) => stream,
-                Err(e) => {
-                    let _ = opened.send(Err(e.to_string())).await;
-                    return;
-                }
-            };
-            let _ = opened.send(Ok(Instant::now())).await;
-            drop(opened);
-            let mut stream = std::pin::pin!(stream);
-            // Hold the watch (reading whatever comes, e.g. bookmarks) until told to stop.
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => return,
-                    item = stream.next() => if item.is_none() { return },
-                }
+    let mut h2 = None;
+    match transport {
+        Transport::Http1 => {
+            for i in 0..watchers {
+                let api = target.slim_api();
+                let (mut stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
+                tasks.spawn(async move {
+                    let params = WatchParams::default()
+                        .fields(&format!("spec.nodeName={}", idle_node(i)))
+                        .timeout(290);
+                    let permit = limit.acquire_owned().await;
+                    let stream = api.watch(&params, "0").await;
+                    drop(permit);
+                    let stream = match stream {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            let _ = opened.send(Err(e.to_string())).await;
+                            return;
+                        }
+                    };
+                    let _ = opened.send(Ok(Instant::now())).await;
+                    drop(opened);
+                    let mut stream = std::pin::pin!(stream);
+                    // Hold the watch (reading whatever comes, e.g. bookmarks) until told to stop.
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            item = stream.next() => if item.is_none() { return },
+                        }
+                    }
+                });
             }
-        });
+        }
+        Transport::Http2 {
+            config,
+            streams_per_connection,
+        } => {
+            let per_connection = (*streams_per_connection).max(1);
+            let client =
+                H2Client::connect(config, watchers.div_ceil(per_connection), concurrency).await?;
+            let stuck = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for i in 0..watchers {
+                let request = client.watch_request(&target.namespace, &idle_node(i))?;
+                let mut sender = client.senders[i / per_connection].clone();
+                let (mut stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
+                let stuck = stuck.clone();
+                tasks.spawn(async move {
+                    let permit = limit.acquire_owned().await;
+                    if stuck.load(Ordering::Relaxed) {
+                        let _ = opened
+                            .send(Err(
+                                "not sent: an earlier watch got no response headers".into()
+                            ))
+                            .await;
+                        return;
+                    }
+                    let response = tokio::time::timeout(H2_OPEN_TIMEOUT, async {
+                        sender.ready().await?;
+                        sender.send_request(request).await
+                    })
+                    .await;
+                    drop(permit);
+                    drop(sender);
+                    let mut body = match response {
+                        Ok(Ok(response)) if response.status() == http::StatusCode::OK => {
+                            response.into_body()
+                        }
+                        Ok(Ok(response)) => {
+                            let status = response.status();
+                            let body = tokio::time::timeout(
+                                Duration::from_secs(5),
+                                http_body_util::BodyExt::collect(response.into_body()),
+                            )
+                            .await;
+                            let text = match body {
+                                Ok(Ok(body)) => {
+                                    String::from_utf8_lossy(&body.to_bytes()).into_owned()
+                                }
+                                _ => String::new(),
+                            };
+                            let _ = opened
+                                .send(Err(format!("HTTP {status}: {}", text.trim())))
+                                .await;
+                            return;
+                        }
+                        Ok(Err(e)) => {
+                            let _ = opened.send(Err(format!("HTTP/2 request: {e}"))).await;
+                            return;
+                        }
+                        Err(_) => {
+                            let _ = opened
+                                .send(Err(format!(
+                                    "no response headers within {}s (more streams per \
+                                     connection than the server allows? see \
+                                     --streams-per-connection)",
+                                    H2_OPEN_TIMEOUT.as_secs()
+                                )))
+                                .await;
+                            stuck.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                    };
+                    let _ = opened.send(Ok(Instant::now())).await;
+                    drop(opened);
+                    // Hold the watch (reading whatever comes, e.g. bookmarks) until told to stop.
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            frame = http_body_util::BodyExt::frame(&mut body) => {
+                                if !matches!(frame, Some(Ok(_))) {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+            h2 = Some(client);
+        }
     }
     drop(opened_tx);
     let mut setup = Samples::with_capacity(watchers);
@@ -812,14 +926,186 @@ pub async fn idle_watch(
     let during = report::rss_kib(pid).context("cannot read the server's RSS")?;
     let _ = stop.send(true);
     while tasks.join_next().await.is_some() {}
+    let over = match &h2 {
+        Some(client) => format!(
+            "over HTTP/2 ({} connection{})",
+            client.senders.len(),
+            if client.senders.len() == 1 { "" } else { "s" }
+        ),
+        None => "over HTTP/1.1 (a connection each)".to_string(),
+    };
+    if let Some(client) = h2 {
+        client.close().await;
+    }
     let per_watch = during.saturating_sub(before) as f64 / open.max(1) as f64;
     Ok(Row::new("idle watch", open as u64, elapsed, setup)
         .note(format!(
-            "{open} idle watches open: server RSS {} → {} MiB, {per_watch:.1} KiB per watch (p* = time to open)",
+            "{open} idle watches {over}: server RSS {} → {} MiB, {per_watch:.1} KiB per watch (p* = time to open)",
             before / 1024,
             during / 1024
         ))
         .errors(errors, first_error))
+}
+
+/// The node of the `i`th idle watch, which has no pods.
+fn idle_node(i: usize) -> String {
+    format!("idle-{i:05}")
+}
+
+type H2Body = http_body_util::Empty<hyper::body::Bytes>;
+
+/// HTTP/2 connections to the server of a kubeconfig, over TLS negotiated to `h2` by ALPN.
+struct H2Client {
+    /// One per connection; clones share it.
+    senders: Vec<hyper::client::conn::http2::SendRequest<H2Body>>,
+    /// The tasks driving the connections.
+    connections: tokio::task::JoinSet<()>,
+    /// `scheme://authority/path-prefix` of the server, without a trailing slash.
+    base: String,
+    /// Headers every request carries (authorization, the kubeconfig's extra headers).
+    headers: http::HeaderMap,
+}
+
+impl H2Client {
+    /// Opens `count` connections, `concurrency` handshakes at a time.
+    async fn connect(config: &kube::Config, count: usize, concurrency: usize) -> Result<H2Client> {
+        use kube::client::ConfigExt;
+
+        let url = &config.cluster_url;
+        ensure!(
+            url.scheme_str() == Some("https"),
+            "--http2 needs an https server URL (h2 negotiated by TLS ALPN), not {url}"
+        );
+        let host = url
+            .host()
+            .with_context(|| format!("server URL {url} has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url.port_u16().unwrap_or(443);
+        let name = config
+            .tls_server_name
+            .clone()
+            .unwrap_or_else(|| host.clone());
+        let name = rustls::pki_types::ServerName::try_from(name.clone())
+            .with_context(|| format!("invalid TLS server name {name:?}"))?;
+        let mut tls = config
+            .rustls_client_config()
+            .context("cannot build the TLS client config from the kubeconfig")?;
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(tls));
+
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &config.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Some(token) = bearer_token(config)? {
+            let value = http::HeaderValue::try_from(format!("Bearer {token}"))
+                .context("the kubeconfig's token is not a valid header value")?;
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static("den-loadgen"),
+        );
+
+        let connect_one = |i: usize| {
+            let (tls, name, host) = (tls.clone(), name.clone(), host.clone());
+            async move {
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+                    .await
+                    .with_context(|| format!("cannot connect to {host}:{port}"))?;
+                tcp.set_nodelay(true)?;
+                let stream = tls
+                    .connect(name, tcp)
+                    .await
+                    .with_context(|| format!("TLS handshake with {host}:{port}"))?;
+                let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                ensure!(
+                    alpn.as_deref() == Some(b"h2"),
+                    "the server at {host}:{port} did not negotiate HTTP/2 by ALPN (it chose {})",
+                    match &alpn {
+                        Some(p) => format!("{:?}", String::from_utf8_lossy(p)),
+                        None => "no protocol".to_string(),
+                    }
+                );
+                let (sender, connection) = hyper::client::conn::http2::handshake(
+                    hyper_util::rt::TokioExecutor::new(),
+                    hyper_util::rt::TokioIo::new(stream),
+                )
+                .await
+                .with_context(|| format!("HTTP/2 handshake with {host}:{port}"))?;
+                anyhow::Ok((i, sender, connection))
+            }
+        };
+        let mut handshakes = futures::stream::iter(0..count)
+            .map(connect_one)
+            .buffer_unordered(concurrency.max(1));
+        let mut senders = Vec::with_capacity(count);
+        let mut connections = tokio::task::JoinSet::new();
+        while let Some(handshake) = handshakes.next().await {
+            let (i, sender, connection) = handshake?;
+            connections.spawn(async move {
+                if let Err(e) = connection.await {
+                    eprintln!("den-loadgen: HTTP/2 connection {i}: {e}");
+                }
+            });
+            senders.push(sender);
+        }
+        let base = format!(
+            "{}://{}{}",
+            url.scheme_str().unwrap_or("https"),
+            url.authority().map(|a| a.as_str()).unwrap_or_default(),
+            url.path().trim_end_matches('/')
+        );
+        Ok(H2Client {
+            senders,
+            connections,
+            base,
+            headers,
+        })
+    }
+
+    /// A kubelet's watch of the pods of `node` in `namespace`, from resourceVersion 0 with
+    /// bookmarks, as the HTTP/1 path's `Api::watch` asks.
+    fn watch_request(&self, namespace: &str, node: &str) -> Result<http::Request<H2Body>> {
+        let uri = format!(
+            "{}/api/v1/namespaces/{namespace}/pods?watch=true&resourceVersion=0\
+             &allowWatchBookmarks=true&timeoutSeconds=290&fieldSelector=spec.nodeName%3D{node}",
+            self.base
+        );
+        let mut request = http::Request::get(uri).body(H2Body::new())?;
+        request.headers_mut().extend(self.headers.clone());
+        Ok(request)
+    }
+
+    /// Closes the connections: gracefully once their streams are gone, else abruptly.
+    async fn close(mut self) {
+        self.senders.clear();
+        let connections = &mut self.connections;
+        let drained = async { while connections.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
+        self.connections.abort_all();
+    }
+}
+
+/// The kubeconfig's bearer token (or token file), if it has one.
+fn bearer_token(config: &kube::Config) -> Result<Option<String>> {
+    // `AuthInfo` keeps the token secret; its serialized form carries it.
+    let auth = serde_json::to_value(&config.auth_info)?;
+    if let Some(token) = auth.get("token").and_then(|t| t.as_str()) {
+        return Ok(Some(token.to_string()));
+    }
+    if let Some(file) = auth.get("tokenFile").and_then(|t| t.as_str()) {
+        let token = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the token file {file}"))?;
+        return Ok(Some(token.trim().to_string()));
+    }
+    Ok(None)
 }
 
 struct Watcher {
@@ -1156,5 +1442,25 @@ mod tests {
     #[test]
     fn names_sort_by_index() {
         assert_eq!(object_name("lg-ab", 42), "lg-ab-000042");
+    }
+
+    #[test]
+    fn h2_watch_request_is_absolute_with_the_field_selector() {
+        let client = H2Client {
+            senders: Vec::new(),
+            connections: tokio::task::JoinSet::new(),
+            base: "https://127.0.0.1:6443".to_string(),
+            headers: http::HeaderMap::new(),
+        };
+        let request = client.watch_request("loadgen", &idle_node(7)).unwrap();
+        let uri = request.uri();
+        assert_eq!(uri.scheme_str(), Some("https"));
+        assert_eq!(uri.path(), "/api/v1/namespaces/loadgen/pods");
+        assert!(
+            uri.query()
+                .unwrap()
+                .contains("fieldSelector=spec.nodeName%3Didle-00007")
+        );
+        assert!(uri.query().unwrap().contains("watch=true"));
     }
 }

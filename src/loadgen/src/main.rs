@@ -124,6 +124,14 @@ enum Command {
         object: ObjectArgs,
         #[arg(long, default_value_t = 2000)]
         watchers: usize,
+        /// Open the watches as HTTP/2 streams multiplexed over a few TLS connections (as
+        /// client-go does), instead of one HTTP/1.1 connection each.
+        #[arg(long)]
+        http2: bool,
+        /// With --http2: watches per connection (the server's stream limit caps it; hyper
+        /// allows 200 concurrent streams, kube-apiserver 100).
+        #[arg(long, default_value_t = 100, requires = "http2")]
+        streams_per_connection: usize,
     },
     /// Mixed create/get/update/delete/list for a while.
     Churn {
@@ -271,13 +279,17 @@ fn run_id() -> String {
     format!("{:08x}", rand::random::<u32>())
 }
 
-async fn target(cli: &Cli, object: &ObjectArgs) -> Result<Target> {
-    let path = cli.kubeconfig.clone().or_else(|| {
+/// `--kubeconfig`, else the first path of `$KUBECONFIG`.
+fn kubeconfig_path(cli: &Cli) -> Option<PathBuf> {
+    cli.kubeconfig.clone().or_else(|| {
         std::env::var_os("KUBECONFIG")
             .and_then(|v| std::env::split_paths(&v).next())
             .filter(|p| !p.as_os_str().is_empty())
-    });
-    let client = kube_load::connect(path.as_deref()).await?;
+    })
+}
+
+async fn target(cli: &Cli, object: &ObjectArgs) -> Result<Target> {
+    let client = kube_load::connect(kubeconfig_path(cli).as_deref()).await?;
     let target = Target::new(client, &cli.namespace, object.kind, object.size)
         .spread_over(object.namespaces);
     target.ensure_namespaces().await?;
@@ -371,7 +383,12 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await?;
         }
-        Command::IdleWatch { object, watchers } => {
+        Command::IdleWatch {
+            object,
+            watchers,
+            http2,
+            streams_per_connection,
+        } => {
             let object = ObjectArgs {
                 kind: Kind::Pod,
                 namespaces: 1,
@@ -381,9 +398,18 @@ async fn run(cli: Cli) -> Result<()> {
             let pid = cli
                 .pid
                 .context("idle-watch measures the server's RSS: give --pid")?;
+            let transport = if *http2 {
+                kube_load::Transport::Http2 {
+                    config: Box::new(kube_load::config(kubeconfig_path(&cli).as_deref()).await?),
+                    streams_per_connection: *streams_per_connection,
+                }
+            } else {
+                kube_load::Transport::Http1
+            };
             out.scenario("idle-watch", async {
                 Ok(vec![
-                    kube_load::idle_watch(&t, *watchers, object.concurrency, pid).await?,
+                    kube_load::idle_watch(&t, *watchers, object.concurrency, pid, &transport)
+                        .await?,
                 ])
             })
             .await?;
