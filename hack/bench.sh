@@ -9,7 +9,8 @@
 #                                 # fill, restart to ready, RSS, LIST pages of all pods
 #                                 # (BENCH_SCALE=only: just that)
 #
-# Rows: startup (exec to /readyz 200, and idle RSS), create, get, list, list limit=500,
+# Rows: startup (exec to /readyz 200, and idle RSS), idle watch (server RSS per open watch,
+# HTTP/2 streams on the fresh server), create, get, list, list limit=500,
 # watch (p* = delay from a write's acknowledgment to its delivery at every watcher), churn
 # (and each verb in it); with BENCH_ETCD=1 the same on etcd, and the raw etcd baseline.
 # With BENCH_FULL=1 also node watch: each pod write to its node's watcher only, and the
@@ -25,6 +26,7 @@
 #   BENCH_WATCHERS=200        watchers ...
 #   BENCH_WRITES=200          ... each receiving a burst of this many writes
 #   BENCH_CHURN_SECONDS=10    seconds of mixed churn
+#   BENCH_IDLE_WATCHES=2000   idle watches held open for the memory-per-watch row
 #   BENCH_NODES=5000 BENCH_NODE_WRITES=1000   node watch (BENCH_FULL=1 only)
 #   BENCH_ETCD=0              1: repeat on etcd (Debian's `etcd`) with the raw put baseline
 #   BENCH_PROFILE=release     or debug (then no release build)
@@ -49,6 +51,7 @@ LIST_LIMIT=${BENCH_LIST_LIMIT:-500}
 WATCHERS=${BENCH_WATCHERS:-200}
 WRITES=${BENCH_WRITES:-200}
 CHURN_SECONDS=${BENCH_CHURN_SECONDS:-10}
+IDLE_WATCHES=${BENCH_IDLE_WATCHES:-2000}
 PROFILE=${BENCH_PROFILE:-release}
 
 if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
@@ -162,6 +165,13 @@ loadgen_all() { # label extra-args...
         "$@" >>"$ROWS"
 }
 
+# Memory per idle watch, on the fresh server: HTTP/2 streams (as client-go sends its watches).
+loadgen_idle_watch() { # label
+    log "$1: den-loadgen idle-watch ($IDLE_WATCHES watches over HTTP/2)"
+    "$LOADGEN" --kubeconfig "$KUBECONFIG_PATH" --pid "$DEN_PID" --json --label "$1" idle-watch \
+        --watchers "$IDLE_WATCHES" --http2 >>"$ROWS"
+}
+
 # The kubelet pattern (BENCH_FULL=1): one watch per node, fieldSelector=spec.nodeName.
 loadgen_node_watch() { # label
     [[ "${BENCH_FULL:-0}" == 1 ]] || return 0
@@ -174,6 +184,7 @@ loadgen_node_watch() { # label
 # Den on its embedded store.
 if [[ "${BENCH_SCALE:-0}" != only ]]; then
     start_den den
+    loadgen_idle_watch den
     loadgen_all den
     loadgen_node_watch den
     stop "$DEN_PID"
