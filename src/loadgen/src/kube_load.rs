@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{
@@ -750,6 +751,37 @@ pub async fn node_watch(
     Ok(deliveries.row("node watch", burst, expected, note))
 }
 
+/// What an open idle watch yields: one item per piece the server sends, until it ends.
+type Held = futures::stream::BoxStream<'static, ()>;
+
+/// Opens one idle watch (`concurrency` at a time, by `limit`), tells `opened` when (or why
+/// not), and holds it, reading whatever comes (e.g. bookmarks), until `stop`.
+async fn hold_watch(
+    open: BoxFuture<'static, Result<Held, String>>,
+    limit: Arc<tokio::sync::Semaphore>,
+    opened: tokio::sync::mpsc::Sender<Result<Instant, String>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let permit = limit.acquire_owned().await;
+    let held = open.await;
+    drop(permit);
+    let mut held = match held {
+        Ok(held) => held,
+        Err(e) => {
+            let _ = opened.send(Err(e)).await;
+            return;
+        }
+    };
+    let _ = opened.send(Ok(Instant::now())).await;
+    drop(opened);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            item = held.next() => if item.is_none() { return },
+        }
+    }
+}
+
 /// How long idle watches stay open before the server's RSS is read, so it has settled.
 const IDLE_SETTLE: Duration = Duration::from_secs(2);
 
@@ -789,36 +821,21 @@ pub async fn idle_watch(
     let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let mut h2 = None;
+    let hold = |open: BoxFuture<'static, Result<Held, String>>| {
+        let (stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
+        hold_watch(open, limit, opened, stop)
+    };
     match transport {
         Transport::Http1 => {
             for i in 0..watchers {
                 let api = target.slim_api();
-                let (mut stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
-                tasks.spawn(async move {
-                    let params = WatchParams::default()
-                        .fields(&format!("spec.nodeName={}", idle_node(i)))
-                        .timeout(290);
-                    let permit = limit.acquire_owned().await;
-                    let stream = api.watch(&params, "0").await;
-                    drop(permit);
-                    let stream = match stream {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            let _ = opened.send(Err(e.to_string())).await;
-                            return;
-                        }
-                    };
-                    let _ = opened.send(Ok(Instant::now())).await;
-                    drop(opened);
-                    let mut stream = std::pin::pin!(stream);
-                    // Hold the watch (reading whatever comes, e.g. bookmarks) until told to stop.
-                    loop {
-                        tokio::select! {
-                            _ = stop.changed() => return,
-                            item = stream.next() => if item.is_none() { return },
-                        }
-                    }
-                });
+                let params = WatchParams::default()
+                    .fields(&format!("spec.nodeName={}", idle_node(i)))
+                    .timeout(290);
+                tasks.spawn(hold(Box::pin(async move {
+                    let stream = api.watch(&params, "0").await.map_err(|e| e.to_string())?;
+                    Ok(stream.map(|_| ()).boxed())
+                })));
             }
         }
         Transport::Http2 {
@@ -832,28 +849,27 @@ pub async fn idle_watch(
             for i in 0..watchers {
                 let request = client.watch_request(&target.namespace, &idle_node(i))?;
                 let mut sender = client.senders[i / per_connection].clone();
-                let (mut stop, opened, limit) = (stop_rx.clone(), opened_tx.clone(), limit.clone());
                 let stuck = stuck.clone();
-                tasks.spawn(async move {
-                    let permit = limit.acquire_owned().await;
+                tasks.spawn(hold(Box::pin(async move {
                     if stuck.load(Ordering::Relaxed) {
-                        let _ = opened
-                            .send(Err(
-                                "not sent: an earlier watch got no response headers".into()
-                            ))
-                            .await;
-                        return;
+                        return Err("not sent: an earlier watch got no response headers".into());
                     }
                     let response = tokio::time::timeout(H2_OPEN_TIMEOUT, async {
                         sender.ready().await?;
                         sender.send_request(request).await
                     })
                     .await;
-                    drop(permit);
-                    drop(sender);
-                    let mut body = match response {
+                    match response {
                         Ok(Ok(response)) if response.status() == http::StatusCode::OK => {
-                            response.into_body()
+                            // Whatever comes (e.g. bookmarks), until the body ends.
+                            let frames =
+                                futures::stream::unfold(response.into_body(), |mut body| async {
+                                    match http_body_util::BodyExt::frame(&mut body).await {
+                                        Some(Ok(_)) => Some(((), body)),
+                                        _ => None,
+                                    }
+                                });
+                            Ok(frames.boxed())
                         }
                         Ok(Ok(response)) => {
                             let status = response.status();
@@ -868,42 +884,20 @@ pub async fn idle_watch(
                                 }
                                 _ => String::new(),
                             };
-                            let _ = opened
-                                .send(Err(format!("HTTP {status}: {}", text.trim())))
-                                .await;
-                            return;
+                            Err(format!("HTTP {status}: {}", text.trim()))
                         }
-                        Ok(Err(e)) => {
-                            let _ = opened.send(Err(format!("HTTP/2 request: {e}"))).await;
-                            return;
-                        }
+                        Ok(Err(e)) => Err(format!("HTTP/2 request: {e}")),
                         Err(_) => {
-                            let _ = opened
-                                .send(Err(format!(
-                                    "no response headers within {}s (more streams per \
-                                     connection than the server allows? see \
-                                     --streams-per-connection)",
-                                    H2_OPEN_TIMEOUT.as_secs()
-                                )))
-                                .await;
                             stuck.store(true, Ordering::Relaxed);
-                            return;
-                        }
-                    };
-                    let _ = opened.send(Ok(Instant::now())).await;
-                    drop(opened);
-                    // Hold the watch (reading whatever comes, e.g. bookmarks) until told to stop.
-                    loop {
-                        tokio::select! {
-                            _ = stop.changed() => return,
-                            frame = http_body_util::BodyExt::frame(&mut body) => {
-                                if !matches!(frame, Some(Ok(_))) {
-                                    return;
-                                }
-                            }
+                            Err(format!(
+                                "no response headers within {}s (more streams per \
+                                 connection than the server allows? see \
+                                 --streams-per-connection)",
+                                H2_OPEN_TIMEOUT.as_secs()
+                            ))
                         }
                     }
-                });
+                })));
             }
             h2 = Some(client);
         }

@@ -175,10 +175,14 @@ pub fn table(rows: &[Row]) -> String {
 
 /// The resident set size of process `pid` in KiB, from /proc/PID/status.
 pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+    proc_number(&pid.to_string(), "status", "VmRSS:")
+}
+
+/// The first number after `label` on its line of /proc/`pid`/`file`.
+fn proc_number(pid: &str, file: &str, label: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
@@ -208,12 +212,7 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
 /// The soft limit on open files of process `pid` (this one when None), from /proc/PID/limits.
 pub fn open_files_limit(pid: Option<u32>) -> Option<u64> {
     let pid = pid.map_or_else(|| "self".to_string(), |p| p.to_string());
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
-    limits
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    proc_number(&pid, "limits", "Max open files")
 }
 
 #[cfg(test)]
