@@ -167,13 +167,9 @@ pub async fn serve(server: &ApiServer, req: &ResourceRequest) -> Result<Response
             done: false,
         }
         .into_body(),
-        Err(StorageError::Compacted {
-            requested,
-            compacted,
-        }) => {
-            let err = ApiError::resource_expired(&format!(
-                "too old resource version: {requested} ({compacted})"
-            ));
+        // Too old a revision is an ERROR event, not an error status: clients re-list.
+        Err(e @ StorageError::Compacted { .. }) => {
+            let err = storage_error(&info, "", e);
             Body::from(encoder.line("ERROR", err.to_status_json()))
         }
         Err(e) => return Err(storage_error(&info, "", e)),
@@ -333,14 +329,9 @@ impl WatchStream {
     fn line(&mut self, event: Option<den_storage::Result<WatchEvent>>) -> Option<Bytes> {
         match event {
             Some(Ok(event)) => self.convert(event),
-            Some(Err(StorageError::Compacted {
-                requested,
-                compacted,
-            })) => {
+            Some(Err(e @ StorageError::Compacted { .. })) => {
                 self.done = true;
-                let err = ApiError::resource_expired(&format!(
-                    "too old resource version: {requested} ({compacted})"
-                ));
+                let err = storage_error(&self.encoder.info, "", e);
                 Some(self.encoder.line("ERROR", err.to_status_json()))
             }
             // The store cut this watcher off (it fell behind) or ended: the client re-watches.
