@@ -52,9 +52,6 @@ pub(super) async fn admit(
     attrs: &Attributes<'_>,
     pod: &mut Value,
 ) -> Result<(), ApiError> {
-    if !is_pod_create(attrs) || !pod.get("spec").is_some_and(Value::is_object) {
-        return Ok(());
-    }
     for limit_range in limit_ranges(storage, attrs.namespace).await? {
         apply_defaults(&limit_range, pod);
     }

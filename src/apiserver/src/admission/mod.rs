@@ -73,13 +73,20 @@ impl Admission {
 
     /// The mutating plugins, in upstream's order.
     pub async fn mutate(&self, attrs: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
-        // Upstream's default plugins for pods; each returns at once for anything else.
+        // Upstream's default mutating plugins, in its order. All but DefaultTolerationSeconds
+        // look only at the create of a pod (with a spec to work on).
         let storage = &*self.storage;
-        limitranger::admit(storage, attrs, obj).await?;
-        serviceaccount::admit(storage, attrs, obj).await?;
-        priority::admit(storage, attrs, obj).await?;
+        let pod_create =
+            shared::is_pod_create(attrs) && obj.get("spec").is_some_and(Value::is_object);
+        if pod_create {
+            limitranger::admit(storage, attrs, obj).await?;
+            serviceaccount::admit(storage, attrs, obj).await?;
+            priority::admit(storage, attrs, obj).await?;
+        }
         tolerations::admit(attrs, obj);
-        runtimeclass::admit(storage, attrs, obj).await?;
+        if pod_create {
+            runtimeclass::admit(storage, attrs, obj).await?;
+        }
         Ok(())
     }
 

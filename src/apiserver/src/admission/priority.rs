@@ -7,7 +7,7 @@ use den_apimachinery::status::ApiError;
 use den_storage::Backend;
 use serde_json::{Value, json};
 
-use super::shared::{self, PRIORITY_CLASSES, Refusal, forbidden, is_pod_create, str_of};
+use super::shared::{self, PRIORITY_CLASSES, Refusal, forbidden, str_of};
 use super::{Attributes, Operation};
 use crate::objects;
 
@@ -37,9 +37,6 @@ pub(super) async fn admit(
     attrs: &Attributes<'_>,
     pod: &mut Value,
 ) -> Result<(), ApiError> {
-    if !is_pod_create(attrs) || !pod.get("spec").is_some_and(Value::is_object) {
-        return Ok(());
-    }
     let class_name = str_of(&pod["spec"], "priorityClassName").to_string();
     let (resolved_name, priority, policy) = if class_name.is_empty() {
         let classes = shared::list(storage, PRIORITY_CLASSES).await?;

@@ -71,9 +71,6 @@ pub(super) async fn admit(
     attrs: &Attributes<'_>,
     pod: &mut Value,
 ) -> Result<(), ApiError> {
-    if !is_pod_create(attrs) {
-        return Ok(());
-    }
     let Some(name) = class_name(pod).map(str::to_string) else {
         return Ok(());
     };

@@ -12,7 +12,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::Attributes;
-use super::shared::{self, SERVICE_ACCOUNTS, forbidden, is_pod_create, list_of, str_of};
+use super::shared::{self, SERVICE_ACCOUNTS, forbidden, list_of, str_of};
 
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
 /// The prefix of the token volume's name.
@@ -49,9 +49,6 @@ pub(super) async fn admit(
     attrs: &Attributes<'_>,
     pod: &mut Value,
 ) -> Result<(), ApiError> {
-    if !is_pod_create(attrs) || !pod.get("spec").is_some_and(Value::is_object) {
-        return Ok(());
-    }
     if is_mirror_pod(pod) {
         return validate_mirror_pod(attrs, pod);
     }

@@ -88,15 +88,6 @@ impl Refusal {
     }
 }
 
-/// A string field of `obj`, `""` when absent.
-pub(super) fn str_of<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get(field).and_then(Value::as_str).unwrap_or("")
-}
-
-/// An array field of `obj`, empty when absent.
-pub(super) fn list_of<'a>(obj: &'a Value, field: &str) -> &'a [Value] {
-    obj.get(field)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
+/// A string field (`""` when absent) and an array field (empty when absent) of an object:
+/// the validation's readers.
+pub(super) use crate::kindvalidation::{list as list_of, s as str_of};
